@@ -1,0 +1,198 @@
+"""Generate a project from the lakeforge copier template.
+
+The library layer under `lakeforge new`: find the template, check the answers given on the command line,
+run copier, and turn whatever copier rejects into a `LakeforgeError` with a one-line message. A failed
+run leaves the destination as it found it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import copier
+import yaml
+from copier.errors import CopierError, DirtyLocalWarning, InteractiveSessionError, InvalidConfigFileError
+from plumbum import ProcessExecutionError  # what copier's git calls raise (plumbum is copier's dependency)
+
+from lakeforge.errors import LakeforgeError
+
+TEMPLATE_ENV = "LAKEFORGE_TEMPLATE"
+ANSWERS_FILE = ".copier-answers.yml"
+
+# What copier's own cast accepts for a bool question, spelled out so that a typo is an error, not `true`.
+_NO_TERMINAL = (
+    "no terminal to ask the questions on: pass --defaults, and --data KEY=VALUE for each answer to change"
+)
+_BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "on", "off", "1", "0"}
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """Where the template comes from and which git ref to render when none is asked for."""
+
+    src: str
+    default_ref: str | None  # None: copier's default (the latest release tag, else HEAD)
+
+
+def locate_template(explicit: str | None = None) -> TemplateSource:
+    """The template to render: `explicit`, else $LAKEFORGE_TEMPLATE, else the checkout lakeforge runs from.
+
+    From a checkout the ref is HEAD, which copier takes with uncommitted changes, so that what you edit is
+    what you generate.
+    """
+    if explicit:
+        return TemplateSource(explicit, None)
+    from_env = os.environ.get(TEMPLATE_ENV, "").strip()
+    if from_env:
+        return TemplateSource(from_env, None)
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "copier.yml").is_file():
+        return TemplateSource(str(checkout), "HEAD")
+    raise LakeforgeError(
+        f"cannot find the lakeforge template: set {TEMPLATE_ENV} or pass --template "
+        "(a local folder or a git URL holding copier.yml)"
+    )
+
+
+def create_project(
+    dest: Path,
+    data: dict[str, str],
+    defaults: bool,
+    template: str | None = None,
+    vcs_ref: str | None = None,
+    quiet: bool = True,
+) -> Path:
+    """Render the template into `dest` (a new or empty folder) and return the project's path.
+
+    `data` answers questions up front; with `defaults` every other question takes its default, without it
+    copier asks them on the terminal. Raises `LakeforgeError` for a bad answer, an unknown question, a
+    non-empty destination or a template that cannot be fetched; nothing is left behind in `dest` then.
+    """
+    dest = dest.expanduser().absolute()
+    _check_destination(dest)
+    source = locate_template(template)
+    _check_answers(source.src, data)
+    if not defaults and not sys.stdin.isatty():
+        raise LakeforgeError(_NO_TERMINAL)
+    existed = dest.exists()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DirtyLocalWarning)
+            copier.run_copy(
+                source.src,
+                str(dest),
+                data=dict(data),
+                defaults=defaults,
+                unsafe=True,
+                vcs_ref=vcs_ref or source.default_ref,
+                quiet=quiet,
+                overwrite=False,
+            )
+    except BaseException as exc:
+        _remove_partial(dest, existed)
+        mapped = _as_lakeforge_error(exc, source.src) if isinstance(exc, Exception) else exc
+        if mapped is exc:
+            raise
+        raise mapped from exc
+    return dest
+
+
+def read_answers(project: Path) -> dict[str, Any]:
+    """The answers a generated project was made with (empty when it has no answers file)."""
+    path = project / ANSWERS_FILE
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def _check_destination(dest: Path) -> None:
+    if dest.exists() and not dest.is_dir():
+        raise LakeforgeError(f"destination {dest} is a file; give the path of a new or empty folder")
+    if dest.is_dir() and any(dest.iterdir()):
+        raise LakeforgeError(
+            f"destination {dest} is not empty; give the path of a new or empty folder "
+            "(to update an existing project, run `copier update` in it)"
+        )
+
+
+def _questions(src: str) -> dict[str, dict[str, Any]] | None:
+    """The questions of a local template, or None when the template is remote or unreadable here."""
+    for name in ("copier.yml", "copier.yaml"):
+        path = Path(src).expanduser() / name
+        if path.is_file():
+            try:
+                spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise LakeforgeError(
+                    f"the template's {path} is not valid YAML: {_one_line(str(exc))}"
+                ) from exc
+            return {k: (v if isinstance(v, dict) else {}) for k, v in spec.items() if not k.startswith("_")}
+    return None
+
+
+def _check_answers(src: str, data: dict[str, str]) -> None:
+    """Reject answers to questions the template does not ask, and bool answers that are not a bool."""
+    questions = _questions(src)
+    if questions is None:
+        return
+    asked = [name for name, spec in questions.items() if spec.get("when") is not False]
+    for key, value in data.items():
+        if key not in questions:
+            raise LakeforgeError(f"unknown question '{key}' in --data; the questions are: {', '.join(asked)}")
+        if questions[key].get("when") is False:
+            raise LakeforgeError(f"'{key}' is derived from other answers and cannot be set with --data")
+        if questions[key].get("type") == "bool" and str(value).strip().lower() not in _BOOL_WORDS:
+            raise LakeforgeError(f"{key} '{value}' is not allowed: answer true or false")
+
+
+def _remove_partial(dest: Path, existed: bool) -> None:
+    """Leave `dest` as it was before the run: gone if copier made it, empty if it was an empty folder."""
+    if not dest.exists():
+        return
+    if not existed:
+        shutil.rmtree(dest, ignore_errors=True)
+        return
+    for child in dest.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _as_lakeforge_error(exc: Exception, src: str) -> Exception:
+    """Map what copier raises to one line a user can act on; anything unexpected passes through."""
+    if isinstance(exc, InteractiveSessionError):
+        return LakeforgeError(_NO_TERMINAL)
+    if isinstance(exc, InvalidConfigFileError):
+        return LakeforgeError(
+            f"the template's copier.yml in {src} is not valid: {_one_line(str(exc.__cause__))}"
+        )
+    if isinstance(exc, ProcessExecutionError):
+        detail = _one_line(exc.stderr or str(exc))
+        return LakeforgeError(f"cannot fetch the template {src}: {detail}")
+    if type(exc) is ValueError:
+        # Copier raises a plain ValueError for an answer that fails its validator or its choices, e.g.
+        # "Validation error for question 'project_name': project_name '9 lives' is not allowed: ...".
+        message = _one_line(str(exc))
+        validation = re.match(r"Validation error for question '([^']*)': (.*)", message)
+        if validation and validation[1] in validation[2]:
+            return LakeforgeError(validation[2])
+        if validation or message.startswith("Invalid choice"):
+            return LakeforgeError(message)
+        if message == "Local template must be a directory.":
+            return LakeforgeError(f"template {src} is neither a folder holding copier.yml nor a git URL")
+        return LakeforgeError(f"template {src}: {message}")
+    if isinstance(exc, CopierError):
+        return LakeforgeError(_one_line(str(exc)))
+    return exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

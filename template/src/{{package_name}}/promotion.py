@@ -1,0 +1,114 @@
+"""Promotion: the challenger becomes champion only if it passes the gates and beats the champion.
+
+Both models are scored on the same holdout rows (those of the feature table version the challenger was
+trained on). The decision and its numbers are written on the challenger's model version as tags, whether
+it is promoted or not, so the registry says why every version is or is not serving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from mlflow.tracking import MlflowClient
+
+from .config import CHALLENGER, CHAMPION, FEATURE_TABLE, Settings
+from .features import holdout
+from .registry import by_alias, get, load, require_alias
+from .training import evaluate
+from .world import World
+
+
+@dataclass(frozen=True)
+class Gates:
+    min_roc_auc: float
+    min_recall: float
+    margin: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Gates:
+        return cls(settings.min_roc_auc, settings.min_recall, settings.promotion_margin)
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    challenger_version: str
+    challenger: dict[str, float]
+    champion_version: str | None = None
+    champion: dict[str, float] | None = None
+
+
+def decide(
+    challenger_version: str,
+    challenger: dict[str, float],
+    gates: Gates,
+    champion_version: str | None = None,
+    champion: dict[str, float] | None = None,
+) -> Decision:
+    """The rule itself, free of MLflow and Spark: strict by default, every failed check named."""
+    failed = []
+    if challenger["roc_auc"] < gates.min_roc_auc:
+        failed.append(f"roc_auc {challenger['roc_auc']:.4f} < gate {gates.min_roc_auc:.4f}")
+    if challenger["recall"] < gates.min_recall:
+        failed.append(f"recall {challenger['recall']:.4f} < gate {gates.min_recall:.4f}")
+    if champion is not None:
+        needed = champion["roc_auc"] + gates.margin
+        if challenger["roc_auc"] < needed:
+            failed.append(
+                f"roc_auc {challenger['roc_auc']:.4f} does not beat champion v{champion_version} "
+                f"{champion['roc_auc']:.4f} by the margin {gates.margin:g}"
+            )
+    if failed:
+        reason = "; ".join(failed)
+    elif champion is None:
+        reason = "passes the gates; there is no champion yet"
+    else:
+        reason = f"passes the gates and beats champion v{champion_version} by at least {gates.margin:g}"
+    return Decision(not failed, reason, challenger_version, challenger, champion_version, champion)
+
+
+def promote(world: World, settings: Settings, version: str | None = None) -> Decision:
+    """Judge a model version (default: the @challenger) against the @champion and record the outcome."""
+    client = MlflowClient()
+    name = settings.model
+    challenger = (
+        get(client, name, version) if version else require_alias(client, name, CHALLENGER, "train a model first")
+    )
+    champion = by_alias(client, name, CHAMPION)
+    if champion is not None and champion.number == challenger.number:
+        return Decision(False, "already the champion", challenger.number, {}, champion.number, None)
+
+    data_version = int(challenger.tags["feature_table_version"])
+    rows = world.tables.read(FEATURE_TABLE, data_version).where(holdout()).toPandas()
+    challenger_metrics = evaluate(load(name, challenger.number), rows)
+    champion_metrics = evaluate(load(name, champion.number), rows) if champion else None
+    decision = decide(
+        challenger.number,
+        challenger_metrics,
+        Gates.from_settings(settings),
+        champion.number if champion else None,
+        champion_metrics,
+    )
+    _record(client, name, decision, data_version)
+    if decision.promote:
+        client.set_registered_model_alias(name, CHAMPION, challenger.number)
+    return decision
+
+
+def _record(client: MlflowClient, name: str, decision: Decision, data_version: int) -> None:
+    tags = {
+        "promotion.decision": "promoted" if decision.promote else "rejected",
+        "promotion.reason": decision.reason,
+        "promotion.decided_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "promotion.holdout_table_version": str(data_version),
+        "promotion.challenger_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
+        "promotion.challenger_recall": f"{decision.challenger['recall']:.6f}",
+    }
+    if decision.champion is not None:
+        tags["promotion.champion_version"] = str(decision.champion_version)
+        tags["promotion.champion_roc_auc"] = f"{decision.champion['roc_auc']:.6f}"
+    for key, value in tags.items():
+        client.set_model_version_tag(name, decision.challenger_version, key, value)
+

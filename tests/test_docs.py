@@ -1,0 +1,58 @@
+"""The documentation site builds without warnings and documents every template question."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def asked_questions() -> dict[str, dict]:
+    spec = yaml.safe_load((ROOT / "copier.yml").read_text())
+    return {
+        name: (value if isinstance(value, dict) else {})
+        for name, value in spec.items()
+        if not name.startswith("_") and not (isinstance(value, dict) and value.get("when") is False)
+    }
+
+
+def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            str(ROOT / "mkdocs.yml"),
+            "-d",
+            str(site),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (site / "index.html").is_file()
+    assert (site / "questions" / "index.html").is_file()
+
+
+def test_every_question_is_documented_with_its_choices() -> None:
+    page = (ROOT / "docs" / "questions.md").read_text()
+    questions = asked_questions()
+    assert questions, "copier.yml has no questions"
+    for name, spec in questions.items():
+        assert f"`{name}`" in page, f"question {name} is missing from docs/questions.md"
+        choices = spec.get("choices") or []
+        values = choices.values() if isinstance(choices, dict) else choices
+        for value in values:
+            assert f"`{value}`" in page, f"choice {value!r} of {name} is missing from docs/questions.md"
