@@ -39,21 +39,18 @@ def build_features(customers: DataFrame, events: DataFrame, as_of: date) -> Data
         F.min(F.when(session, age_days)).alias("days_since_last_session"),
     )
     label = [F.col(LABEL).cast("int").alias(LABEL)] if LABEL in customers.columns else []
-    return (
-        customers.join(activity, on=KEY, how="left")
-        .select(
-            F.col(KEY),
-            *[F.col(c) for c in CATEGORICAL],
-            F.datediff(day, F.col("signup_date")).cast("double").alias("tenure_days"),
-            F.col("monthly_fee").cast("double"),
-            F.coalesce(F.col("sessions_30d"), F.lit(0)).cast("double").alias("sessions_30d"),
-            F.coalesce(F.col("minutes_30d"), F.lit(0.0)).cast("double").alias("minutes_30d"),
-            F.coalesce(F.col("avg_session_minutes"), F.lit(0.0)).cast("double").alias("avg_session_minutes"),
-            F.coalesce(F.col("payment_failures_90d"), F.lit(0)).cast("double").alias("payment_failures_90d"),
-            F.coalesce(F.col("support_calls_90d"), F.lit(0)).cast("double").alias("support_calls_90d"),
-            F.coalesce(F.col("days_since_last_session"), F.lit(90)).cast("double").alias("days_since_last_session"),
-            *label,
-        )
+    return customers.join(activity, on=KEY, how="left").select(
+        F.col(KEY),
+        *[F.col(c) for c in CATEGORICAL],
+        F.datediff(day, F.col("signup_date")).cast("double").alias("tenure_days"),
+        F.col("monthly_fee").cast("double"),
+        F.coalesce(F.col("sessions_30d"), F.lit(0)).cast("double").alias("sessions_30d"),
+        F.coalesce(F.col("minutes_30d"), F.lit(0.0)).cast("double").alias("minutes_30d"),
+        F.coalesce(F.col("avg_session_minutes"), F.lit(0.0)).cast("double").alias("avg_session_minutes"),
+        F.coalesce(F.col("payment_failures_90d"), F.lit(0)).cast("double").alias("payment_failures_90d"),
+        F.coalesce(F.col("support_calls_90d"), F.lit(0)).cast("double").alias("support_calls_90d"),
+        F.coalesce(F.col("days_since_last_session"), F.lit(90)).cast("double").alias("days_since_last_session"),
+        *label,
     )
 
 

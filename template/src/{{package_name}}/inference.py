@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
@@ -44,7 +44,7 @@ def score(world: World, settings: Settings, features: DataFrame, batch_id: str) 
         F.lit(settings.model).alias("model_name"),
         F.lit(champion.number).alias("model_version"),
         F.lit(batch_id).alias("batch_id"),
-        F.lit(datetime.now(timezone.utc).replace(tzinfo=None)).alias("scored_at"),
+        F.lit(datetime.now(UTC).replace(tzinfo=None)).alias("scored_at"),
     )
     log_version = world.tables.write(logged, INFERENCE_LOG, mode="append")
     stats = (
@@ -60,7 +60,9 @@ def predict(features: DataFrame, model) -> DataFrame:
     """The features with `probability` and `prediction` columns added by the given sklearn model."""
     columns = [KEY, *FEATURES]
     inputs = features.select(*columns).schema.fields
-    schema = T.StructType([*inputs, T.StructField("probability", T.DoubleType()), T.StructField("prediction", T.IntegerType())])
+    schema = T.StructType(
+        [*inputs, T.StructField("probability", T.DoubleType()), T.StructField("prediction", T.IntegerType())]
+    )
 
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -117,11 +117,18 @@ def monitor(world: World, settings: Settings) -> DriftReport:
 
     drift = compare(baseline, batch, settings.drift_threshold)
     rows = batch.count()
-    at = datetime.now(timezone.utc).replace(tzinfo=None)
+    at = datetime.now(UTC).replace(tzinfo=None)
     records = [
-        {**asdict(d), "kind": "prediction" if d.column == PREDICTION else "feature", "batch_id": batch_id,
-         "model_version": model_version, "baseline_table_version": baseline_version, "rows": rows,
-         "threshold": settings.drift_threshold, "monitored_at": at}
+        {
+            **asdict(d),
+            "kind": "prediction" if d.column == PREDICTION else "feature",
+            "batch_id": batch_id,
+            "model_version": model_version,
+            "baseline_table_version": baseline_version,
+            "rows": rows,
+            "threshold": settings.drift_threshold,
+            "monitored_at": at,
+        }
         for d in drift
     ]
     world.tables.write(world.spark.createDataFrame(records), DRIFT_TABLE, mode="append")

@@ -8,7 +8,7 @@ it is promoted or not, so the registry says why every version is or is not servi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mlflow.tracking import MlflowClient
 
@@ -101,7 +101,7 @@ def _record(client: MlflowClient, name: str, decision: Decision, data_version: i
     tags = {
         "promotion.decision": "promoted" if decision.promote else "rejected",
         "promotion.reason": decision.reason,
-        "promotion.decided_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "promotion.decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "promotion.holdout_table_version": str(data_version),
         "promotion.challenger_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
         "promotion.challenger_recall": f"{decision.challenger['recall']:.6f}",
@@ -111,4 +111,3 @@ def _record(client: MlflowClient, name: str, decision: Decision, data_version: i
         tags["promotion.champion_roc_auc"] = f"{decision.champion['roc_auc']:.6f}"
     for key, value in tags.items():
         client.set_model_version_tag(name, decision.challenger_version, key, value)
-

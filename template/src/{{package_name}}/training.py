@@ -61,9 +61,7 @@ def evaluate(model: Pipeline, rows: pd.DataFrame) -> dict[str, float]:
 
 
 def train(world: World, settings: Settings, feature_table_version: int | None = None) -> TrainingResult:
-    version = (
-        world.tables.version(FEATURE_TABLE) if feature_table_version is None else feature_table_version
-    )
+    version = world.tables.version(FEATURE_TABLE) if feature_table_version is None else feature_table_version
     table = world.tables.read(FEATURE_TABLE, version)
     train_rows = table.where(~holdout()).toPandas()
     test_rows = table.where(holdout()).toPandas()
