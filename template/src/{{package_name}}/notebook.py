@@ -19,7 +19,11 @@ def parameters(**defaults: object) -> dict[str, str]:
     return {name: dbutils.widgets.get(name) for name in defaults}
 
 
-def job_settings() -> Settings:
-    """Settings with the job's parameters applied; the dev target's names when run by hand."""
+def job_settings(*tunable: str) -> Settings:
+    """Settings with the job's parameters applied; the dev target's names when run by hand.
+
+    `tunable` names further settings the notebook exposes as widgets, e.g. the promotion gates.
+    """
     defaults = Settings()
-    return defaults.with_params(parameters(**{name: getattr(defaults, name) for name in JOB_PARAMETERS}))
+    names = (*JOB_PARAMETERS, *tunable)
+    return defaults.with_params(parameters(**{name: getattr(defaults, name) for name in names}))
