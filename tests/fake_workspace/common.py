@@ -1,0 +1,149 @@
+"""What every API module of the fake shares: the parsed request, the settings tests change, ids, paging."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import string
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import invalid, missing_field
+
+WORKSPACE_ID = "1234567890123456"
+OTHER_USER = "someone.else@example.com"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """A query parameter, or else a body field (the SDK sends GET parameters in the query)."""
+        values = self.query.get(name)
+        if values:
+            return values[0]
+        value = self.body.get(name, default)
+        return value if value is None else str(value)
+
+    def args(self, name: str) -> list[str]:
+        return self.query.get(name, [])
+
+    def flag(self, name: str) -> bool:
+        value = self.arg(name)
+        return str(value).lower() == "true"
+
+    def int_arg(self, name: str, default: int | None = None) -> int | None:
+        value = self.arg(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise invalid(f"Invalid value for {name}: {value!r} is not an integer") from None
+
+    def need(self, name: str) -> Any:
+        """A required body (or query) field."""
+        value = self.body.get(name)
+        if value is None:
+            value = self.arg(name)
+        if value is None or value == "":
+            raise missing_field(name)
+        return value
+
+
+@dataclass
+class Raw:
+    """A non-JSON answer (a direct download)."""
+
+    content: bytes
+    content_type: str = "application/octet-stream"
+    status: int = 200
+
+
+class Settings:
+    """Knobs a test changes through POST /__fake__/config; read under the state lock."""
+
+    def __init__(self, token: str, user: str):
+        self.token = token
+        self.user = user
+        self.client_id = "fake-client-id"
+        self.client_secret = "fake-client-secret"
+        self.latency = 0.0
+        self.cluster_start_seconds = 0.5
+        self.cluster_restart_seconds = 0.5
+        self.cluster_stop_seconds = 0.2
+        self.library_install_seconds = 0.2
+        self.run_pending_seconds = 0.2
+        self.run_seconds = 0.5
+        self.max_page_size = 100
+        # job name or str(job_id) -> "SUCCESS" | "FAILED" | "TIMEDOUT" ...
+        self.job_results: dict[str, str] = {}
+
+    def update(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if not hasattr(self, key) or key.startswith("_"):
+                raise invalid(f"unknown fake setting {key!r}")
+            current = getattr(self, key)
+            if isinstance(current, float):
+                value = float(value)
+            elif isinstance(current, int):
+                value = int(value)
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k not in ("token", "client_secret")}
+
+
+class Context:
+    """The state lock, the settings and the id counters, handed to every API module."""
+
+    def __init__(self, settings: Settings, base_url: str = ""):
+        self.lock = threading.RLock()
+        self.settings = settings
+        self.base_url = base_url
+        self._next_id = 1000
+        self._random = random.Random()
+
+    def next_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def big_id(self) -> int:
+        """Jobs and runs have large numeric ids in real workspaces."""
+        return 100_000_000_000_000 + self._random.randrange(10**12) * 1000 + self.next_id() % 1000
+
+    def cluster_id(self) -> str:
+        alphabet = string.ascii_lowercase + string.digits
+        suffix = "".join(self._random.choice(alphabet) for _ in range(8))
+        return time.strftime("%m%d-%H%M%S-", time.gmtime()) + suffix
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def page(items: list, token: str | None, size: int) -> tuple[list, str | None, str | None]:
+    """Slice `items` from an opaque `token`; returns (page, next_token, prev_token)."""
+    start = 0
+    if token:
+        try:
+            start = int(json.loads(base64.urlsafe_b64decode(token.encode()).decode())["offset"])
+        except (ValueError, KeyError, TypeError):
+            raise invalid(f"Invalid page token: {token}") from None
+    end = start + size
+
+    def encode(offset: int) -> str:
+        return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+    next_token = encode(end) if end < len(items) else None
+    prev_token = encode(max(0, start - size)) if start > 0 else None
+    return items[start:end], next_token, prev_token

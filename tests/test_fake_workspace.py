@@ -1,0 +1,575 @@
+"""The fake Databricks workspace, driven by the real databricks-sdk `WorkspaceClient` over HTTP.
+
+Besides checking the fake, these tests pin down how the SDK behaves against it (retries on 429/503, on a
+dropped connection and on a read timeout; which exception each error becomes), since bootstrap relies on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.credentials_provider import CredentialsStrategy
+from databricks.sdk.errors import (
+    AlreadyExists,
+    BadRequest,
+    InternalError,
+    InvalidParameterValue,
+    InvalidState,
+    NotFound,
+    OperationFailed,
+    PermissionDenied,
+    ResourceAlreadyExists,
+    ResourceConflict,
+    ResourceDoesNotExist,
+    TooManyRequests,
+    Unauthenticated,
+)
+from databricks.sdk.service import compute, jobs, workspace
+
+from tests.fake_workspace import FakeWorkspace
+
+ME = "dev@example.com"
+HOME = f"/Users/{ME}"
+SPARK = "15.4.x-scala2.12"
+NOTEBOOK = b"# Databricks notebook source\nprint('hello')\n"
+
+
+@pytest.fixture
+def ws(fake_workspace: FakeWorkspace) -> FakeWorkspace:
+    """The fake with quick state changes (clusters and runs settle in a fraction of a second)."""
+    fake_workspace.configure(
+        cluster_start_seconds=0.2,
+        cluster_restart_seconds=0.2,
+        cluster_stop_seconds=0.1,
+        library_install_seconds=0.1,
+        run_pending_seconds=0.1,
+        run_seconds=0.2,
+    )
+    return fake_workspace
+
+
+@pytest.fixture
+def w(ws: FakeWorkspace) -> WorkspaceClient:
+    return ws.client()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _until(check, timeout: float = 5.0):
+    """Poll `check()` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+# ---- identity and auth -------------------------------------------------------------------------------------
+def test_identity_and_discovery(w: WorkspaceClient, ws: FakeWorkspace):
+    assert w.current_user.me().user_name == ME
+    assert w.get_workspace_id() == 1234567890123456  # from /.well-known/databricks-config
+    paths = [c["path"] for c in ws.calls()]
+    assert paths[0] == "/.well-known/databricks-config"  # the SDK asks on init, without auth
+
+
+def test_wrong_token_is_permission_denied_as_on_a_real_workspace(ws: FakeWorkspace):
+    w = WorkspaceClient(host=ws.url, token="wrong", auth_type="pat")
+    with pytest.raises(PermissionDenied, match="Invalid access token"):
+        w.current_user.me()
+    assert ws.calls()[-1]["status"] == 403
+
+
+def test_missing_credentials_are_unauthenticated(ws: FakeWorkspace):
+    class NoCredentials(CredentialsStrategy):
+        def auth_type(self) -> str:
+            return "none"
+
+        def __call__(self, cfg):
+            return lambda: {}
+
+    w = WorkspaceClient(host=ws.url, credentials_strategy=NoCredentials())
+    with pytest.raises(Unauthenticated):
+        w.current_user.me()
+    assert ws.calls()[-1]["status"] == 401
+
+
+def test_oauth_m2m_gets_a_token_from_the_fake(ws: FakeWorkspace):
+    w = WorkspaceClient(
+        host=ws.url, client_id="fake-client-id", client_secret="fake-client-secret", auth_type="oauth-m2m"
+    )
+    assert w.current_user.me().user_name == ME
+    token_call = next(c for c in ws.calls() if c["path"] == "/oidc/v1/token")
+    assert not token_call["mutating"]
+    assert "fake-client-secret" not in str(ws.calls())
+
+
+def test_databricks_env_fixture_drives_unified_auth(databricks_env: FakeWorkspace):
+    assert WorkspaceClient().current_user.me().user_name == ME
+
+
+def test_unknown_endpoint_is_not_found(w: WorkspaceClient):
+    with pytest.raises(NotFound, match="No API found"):
+        w.api_client.do("GET", "/api/2.0/no-such-thing")
+
+
+# ---- clusters and libraries --------------------------------------------------------------------------------
+def test_cluster_life_cycle(w: WorkspaceClient, ws: FakeWorkspace):
+    waiter = w.clusters.create(
+        cluster_name="churn",
+        spark_version=SPARK,
+        node_type_id="i3.xlarge",
+        num_workers=2,
+        autotermination_minutes=30,
+        custom_tags={"lakeforge-project": "churn"},
+        spark_conf={"spark.speculation": "true"},
+        spark_env_vars={"ENV": "dev"},
+    )
+    cluster_id = waiter.cluster_id
+    assert w.clusters.get(cluster_id).state == compute.State.PENDING
+    with pytest.raises(InvalidState):  # the real service refuses an edit while pending
+        w.clusters.edit(cluster_id, SPARK, cluster_name="churn", node_type_id="i3.xlarge", num_workers=3)
+
+    details = _until(lambda: (c := w.clusters.get(cluster_id)).state == compute.State.RUNNING and c)
+    sent = {
+        "cluster_name": "churn",
+        "spark_version": SPARK,
+        "node_type_id": "i3.xlarge",
+        "num_workers": 2,
+        "autotermination_minutes": 30,
+        "custom_tags": {"lakeforge-project": "churn"},
+        "spark_conf": {"spark.speculation": "true"},
+        "spark_env_vars": {"ENV": "dev"},
+    }
+    got = details.as_dict()
+    assert {k: got[k] for k in sent} == sent
+    # ... plus what the service adds, so diffs must be on the fields the user specifies
+    assert got["default_tags"]["ClusterId"] == cluster_id and got["creator_user_name"] == ME
+    assert got["aws_attributes"]["availability"] == "SPOT_WITH_FALLBACK"
+    assert got["driver_node_type_id"] == "i3.xlarge" and got["spec"] == sent
+
+    w.clusters.edit(
+        cluster_id,
+        SPARK,
+        cluster_name="churn",
+        node_type_id="i3.xlarge",
+        num_workers=4,
+        custom_tags={"lakeforge-project": "churn"},
+    )
+    assert w.clusters.get(cluster_id).state == compute.State.RESTARTING  # a running cluster restarts
+    edited = _until(lambda: (c := w.clusters.get(cluster_id)).state == compute.State.RUNNING and c)
+    assert edited.num_workers == 4 and edited.spark_conf is None  # edit replaces the whole spec
+
+    assert [c.cluster_id for c in w.clusters.list() if c.cluster_name == "churn"] == [cluster_id]
+    w.clusters.delete(cluster_id)
+    assert _until(lambda: w.clusters.get(cluster_id).state == compute.State.TERMINATED)
+    w.clusters.start(cluster_id)
+    assert w.clusters.get(cluster_id).state == compute.State.PENDING
+    w.clusters.permanent_delete(cluster_id)
+    with pytest.raises(ResourceDoesNotExist):  # 400 INVALID_PARAMETER_VALUE, mapped by the SDK's override
+        w.clusters.get(cluster_id)
+    assert ws.calls()[-1]["status"] == 400
+
+
+def test_cluster_validation_and_pagination(w: WorkspaceClient, ws: FakeWorkspace):
+    with pytest.raises(InvalidParameterValue, match="spark_version"):
+        w.api_client.do(
+            "POST", "/api/2.1/clusters/create", body={"cluster_name": "x", "node_type_id": "i3.xlarge"}
+        )
+    with pytest.raises(InvalidParameterValue, match="Invalid spark version"):
+        w.clusters.create(cluster_name="x", spark_version="nonsense", node_type_id="i3.xlarge")
+    ids = {
+        w.clusters.create(cluster_name=f"c{i}", spark_version=SPARK, node_type_id="i3.xlarge").cluster_id
+        for i in range(3)
+    }
+    ws.reset_calls()
+    listed = list(w.clusters.list(page_size=2))
+    assert {c.cluster_id for c in listed} == ids
+    assert [c["query"].get("page_token") is not None for c in ws.calls()] == [False, True]
+
+
+def test_libraries(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.configure(cluster_start_seconds=0)  # RUNNING at the waiter's first look
+    cluster_id = w.clusters.create_and_wait(
+        cluster_name="lib", spark_version=SPARK, node_type_id="i3.xlarge", num_workers=1
+    ).cluster_id
+    wheel = compute.Library(whl="/Workspace/Users/dev@example.com/churn/churn-0.1.0-py3-none-any.whl")
+    pypi = compute.Library(pypi=compute.PythonPyPiLibrary(package="lightgbm==4.5.0"))
+    w.libraries.install(cluster_id, [wheel, pypi])
+    w.libraries.install(cluster_id, [pypi])  # installing again changes nothing
+
+    def statuses():
+        return {
+            s.library.as_dict()["whl" if s.library.whl else "pypi"].__str__(): s.status
+            for s in w.libraries.cluster_status(cluster_id)
+        }
+
+    assert len(statuses()) == 2
+    assert _until(lambda: set(statuses().values()) == {compute.LibraryInstallStatus.INSTALLED})
+
+    w.libraries.uninstall(cluster_id, [pypi])
+    assert compute.LibraryInstallStatus.UNINSTALL_ON_RESTART in statuses().values()
+    w.clusters.restart(cluster_id)
+    assert len(statuses()) == 1
+    with pytest.raises(InvalidParameterValue, match="Exactly one library type"):
+        w.api_client.do(
+            "POST", "/api/2.0/libraries/install", body={"cluster_id": cluster_id, "libraries": [{}]}
+        )
+
+
+# ---- workspace files ---------------------------------------------------------------------------------------
+def test_workspace_import_list_export(w: WorkspaceClient, ws: FakeWorkspace):
+    root = f"{HOME}/churn"
+    with pytest.raises(ResourceDoesNotExist, match="parent folder"):
+        w.workspace.import_(
+            f"{root}/nb",
+            content=_b64(NOTEBOOK),
+            format=workspace.ImportFormat.SOURCE,
+            language=workspace.Language.PYTHON,
+        )
+    w.workspace.mkdirs(f"{root}/src/churn")
+    w.workspace.mkdirs(f"{root}/src")  # mkdirs of an existing folder succeeds
+
+    # SOURCE + language: a NOTEBOOK at exactly the path given
+    w.workspace.import_(
+        f"{root}/features",
+        content=_b64(NOTEBOOK),
+        format=workspace.ImportFormat.SOURCE,
+        language=workspace.Language.PYTHON,
+    )
+    # AUTO with the notebook header: a NOTEBOOK without the extension (multipart, as the SDK's upload sends)
+    w.workspace.upload(f"{root}/train.py", NOTEBOOK, format=workspace.ImportFormat.AUTO)
+    # AUTO without the header: a FILE at the path as given
+    w.workspace.upload(
+        f"{root}/src/churn/model.py", b"def fit():\n    return 1\n", format=workspace.ImportFormat.AUTO
+    )
+
+    kinds = {o.path: o.object_type for o in w.workspace.list(root, recursive=True)}
+    assert kinds == {
+        f"{root}/features": workspace.ObjectType.NOTEBOOK,
+        f"{root}/train": workspace.ObjectType.NOTEBOOK,
+        f"{root}/src/churn/model.py": workspace.ObjectType.FILE,
+    }
+    status = w.workspace.get_status(f"{root}/src/churn/model.py")
+    assert status.size == len(b"def fit():\n    return 1\n") and status.modified_at
+
+    with pytest.raises(ResourceAlreadyExists):
+        w.workspace.import_(
+            f"{root}/features",
+            content=_b64(NOTEBOOK),
+            format=workspace.ImportFormat.SOURCE,
+            language=workspace.Language.PYTHON,
+        )
+    w.workspace.import_(
+        f"{root}/features",
+        content=_b64(b"x = 2\n"),
+        format=workspace.ImportFormat.SOURCE,
+        language=workspace.Language.PYTHON,
+        overwrite=True,
+    )
+    exported = w.workspace.export(f"{root}/features", format=workspace.ExportFormat.SOURCE)
+    assert base64.b64decode(exported.content) == b"# Databricks notebook source\nx = 2\n"
+    assert w.workspace.download(f"{root}/src/churn/model.py", format=workspace.ExportFormat.AUTO).read() == (
+        b"def fit():\n    return 1\n"
+    )
+
+    with pytest.raises(ResourceDoesNotExist):
+        w.workspace.get_status(f"{root}/missing")
+    with pytest.raises(BadRequest, match="not empty"):
+        w.workspace.delete(f"{root}/src")
+    w.workspace.delete(f"{root}/src", recursive=True)
+    assert [o.path for o in w.workspace.list(root)] == [f"{root}/features", f"{root}/train"]
+    assert ws.state()["workspace"][f"{root}/train"]["content"] == NOTEBOOK.decode()
+
+
+# ---- secrets -----------------------------------------------------------------------------------------------
+def test_secrets_never_come_back(w: WorkspaceClient, ws: FakeWorkspace):
+    w.secrets.create_scope("churn")
+    with pytest.raises(ResourceAlreadyExists):
+        w.secrets.create_scope("churn")
+    w.secrets.put_secret("churn", "db-password", string_value="s3cr3t-value")
+    assert [s.name for s in w.secrets.list_scopes()] == ["churn"]
+    assert [s.key for s in w.secrets.list_secrets("churn")] == ["db-password"]
+    assert "s3cr3t-value" not in str(ws.calls())  # redacted in the call log
+    import hashlib
+
+    assert (
+        ws.state()["secret_scopes"]["churn"]["db-password"]["sha256"]
+        == hashlib.sha256(b"s3cr3t-value").hexdigest()
+    )
+    with pytest.raises(ResourceDoesNotExist):
+        w.secrets.put_secret("nope", "k", string_value="v")
+    w.secrets.delete_secret("churn", "db-password")
+    w.secrets.delete_scope("churn")
+    assert list(w.secrets.list_scopes()) == []
+
+
+# ---- jobs --------------------------------------------------------------------------------------------------
+def _job_settings(name: str, notebook: str, **extra) -> dict:
+    return dict(
+        name=name,
+        tags={"lakeforge-project": "churn"},
+        tasks=[
+            jobs.Task(
+                task_key="train",
+                notebook_task=jobs.NotebookTask(notebook_path=notebook),
+                existing_cluster_id=extra.pop("cluster_id", None),
+            )
+        ],
+        **extra,
+    )
+
+
+def test_jobs_create_get_list_reset_update(w: WorkspaceClient, ws: FakeWorkspace):
+    job_id = w.jobs.create(
+        **_job_settings(
+            "churn-training", f"{HOME}/churn/train", schedule=jobs.CronSchedule("0 0 3 * * ?", "UTC")
+        )
+    ).job_id
+    got = w.jobs.get(job_id).settings.as_dict()
+    assert got["name"] == "churn-training" and got["tags"] == {"lakeforge-project": "churn"}
+    # defaults the service adds on read
+    assert got["max_concurrent_runs"] == 1 and got["timeout_seconds"] == 0 and got["format"] == "MULTI_TASK"
+    assert (
+        got["tasks"][0]["run_if"] == "ALL_SUCCESS"
+        and got["tasks"][0]["notebook_task"]["source"] == "WORKSPACE"
+    )
+    assert got["schedule"]["pause_status"] == "UNPAUSED"
+
+    others = [w.jobs.create(name=f"other-{i}").job_id for i in range(2)]
+    ws.reset_calls()
+    assert [j.job_id for j in w.jobs.list(name="CHURN-training")] == [job_id]  # exact, case-insensitive
+    everything = list(w.jobs.list(limit=2))
+    assert {j.job_id for j in everything} == {job_id, *others}
+    assert not everything[0].settings.tasks  # tasks only with expand_tasks
+    assert len(ws.calls(path_prefix="/api/2.2/jobs/list")) == 3  # 1 by name, 2 pages
+
+    w.jobs.reset(job_id, jobs.JobSettings(**_job_settings("churn-training", f"{HOME}/churn/train2")))
+    reset = w.jobs.get(job_id).settings
+    assert reset.tasks[0].notebook_task.notebook_path == f"{HOME}/churn/train2" and reset.schedule is None
+    w.jobs.update(job_id, new_settings=jobs.JobSettings(max_concurrent_runs=3))
+    assert w.jobs.get(job_id).settings.max_concurrent_runs == 3
+
+    w.jobs.delete(job_id)
+    with pytest.raises(ResourceDoesNotExist):
+        w.jobs.get(job_id)
+    with pytest.raises(InvalidParameterValue, match="does not exist"):
+        w.jobs.create(**_job_settings("bad", "/x", cluster_id="0000-000000-nothere"))
+
+
+def test_job_runs(w: WorkspaceClient, ws: FakeWorkspace):
+    w.workspace.mkdirs(f"{HOME}/churn")
+    w.workspace.import_(
+        f"{HOME}/churn/train",
+        content=_b64(NOTEBOOK),
+        format=workspace.ImportFormat.SOURCE,
+        language=workspace.Language.PYTHON,
+    )
+    job_id = w.jobs.create(**_job_settings("churn-training", f"{HOME}/churn/train")).job_id
+
+    run_id = w.jobs.run_now(job_id, idempotency_token="once").run_id
+    assert w.jobs.run_now(job_id, idempotency_token="once").run_id == run_id  # same token, same run
+    seen = []
+
+    def settled():
+        run = w.jobs.get_run(run_id)
+        if not seen or seen[-1] != run.state.life_cycle_state:
+            seen.append(run.state.life_cycle_state)
+        return run if run.state.life_cycle_state == jobs.RunLifeCycleState.TERMINATED else None
+
+    run = _until(settled)
+    L = jobs.RunLifeCycleState
+    assert seen == [L.PENDING, L.RUNNING, L.TERMINATED]
+    assert run.state.result_state == jobs.RunResultState.SUCCESS and run.run_page_url.startswith(ws.url)
+
+    ws.configure(job_results={"churn-training": "FAILED"}, run_pending_seconds=0, run_seconds=0)
+    failed = w.jobs.run_now(job_id).result()
+    assert failed.state.result_state == jobs.RunResultState.FAILED
+    assert failed.status.termination_details.code == jobs.TerminationCodeCode.RUN_EXECUTION_ERROR
+
+    missing = w.jobs.create(**_job_settings("broken", f"{HOME}/churn/not-there")).job_id
+    with pytest.raises(OperationFailed, match="Notebook not found"):
+        w.jobs.run_now(missing).result()
+
+    ws.configure(run_pending_seconds=5)
+    slow = w.jobs.run_now(job_id).run_id
+    w.jobs.cancel_run(slow)
+    cancelled = w.jobs.get_run(slow)
+    assert cancelled.state.result_state == jobs.RunResultState.CANCELED
+    assert [r.run_id for r in w.jobs.list_runs(job_id=job_id, completed_only=True)][0] == slow
+    with pytest.raises(ResourceDoesNotExist):
+        w.jobs.get_run(123)
+
+
+# ---- Unity Catalog models ----------------------------------------------------------------------------------
+def test_unity_catalog_registered_models(w: WorkspaceClient):
+    created = w.registered_models.create(catalog_name="main", schema_name="default", name="churn_model")
+    assert created.full_name == "main.default.churn_model" and created.owner == ME
+    assert w.registered_models.get("main.default.churn_model").name == "churn_model"
+    with pytest.raises(AlreadyExists):  # 409 ALREADY_EXISTS: a ResourceConflict, not a ResourceAlreadyExists
+        w.registered_models.create(catalog_name="main", schema_name="default", name="churn_model")
+    with pytest.raises(ResourceConflict):
+        w.registered_models.create(catalog_name="main", schema_name="default", name="churn_model")
+    with pytest.raises(NotFound, match="Schema 'main.ml' does not exist"):
+        w.registered_models.create(catalog_name="main", schema_name="ml", name="churn_model")
+    w.schemas.create(name="ml", catalog_name="main")
+    w.registered_models.create(catalog_name="main", schema_name="ml", name="churn_model")
+    assert {m.full_name for m in w.registered_models.list(catalog_name="main", schema_name="ml")} == {
+        "main.ml.churn_model"
+    }
+    w.registered_models.delete("main.default.churn_model")
+    with pytest.raises(ResourceDoesNotExist):
+        w.registered_models.get("main.default.churn_model")
+
+
+# ---- seeding, state and the call log -----------------------------------------------------------------------
+def test_seeded_resources_belong_to_someone_else(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.reset_calls()
+    made = ws.seed(
+        clusters=[
+            {"cluster_name": "shared", "spark_version": SPARK, "node_type_id": "i3.xlarge", "num_workers": 1}
+        ],
+        jobs=[{"name": "someone-elses-job"}],
+        workspace=[
+            {"path": "/Shared/tool.py", "content": "x = 1\n"},
+            {"path": "/Shared/nb", "type": "NOTEBOOK", "content": "print(1)\n"},
+        ],
+        secret_scopes={"their-scope": {"token": "abc"}},
+    )
+    assert ws.calls() == []  # seeding makes no API call
+    cluster = w.clusters.get(made["clusters"][0])
+    assert cluster.state == compute.State.RUNNING and cluster.creator_user_name == "someone.else@example.com"
+    assert w.jobs.get(made["jobs"][0]).creator_user_name == "someone.else@example.com"
+    assert {o.path for o in w.workspace.list("/Shared")} == {"/Shared/tool.py", "/Shared/nb"}
+    assert [s.key for s in w.secrets.list_secrets("their-scope")] == ["token"]
+    assert ws.calls(mutating_only=True) == []
+    w.secrets.create_scope("mine")
+    assert [c["path"] for c in ws.calls(mutating_only=True)] == ["/api/2.0/secrets/scopes/create"]
+    ws.reset_calls()
+    assert ws.calls() == []
+
+
+# ---- faults and what the SDK does about them ---------------------------------------------------------------
+CREATE = "/api/2.1/clusters/create"
+
+
+def _create_cluster(w: WorkspaceClient) -> str:
+    return w.clusters.create(cluster_name="retry", spark_version=SPARK, node_type_id="i3.xlarge").cluster_id
+
+
+def test_429_with_retry_after_is_retried_even_on_post(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.inject(status=429, retry_after=1, times=1, match={"method": "POST", "path": CREATE})
+    started = time.monotonic()
+    _create_cluster(w)
+    elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 3.0  # Retry-After seconds plus up to 1 s of jitter
+    assert [c["status"] for c in ws.calls(path_prefix=CREATE)] == [429, 200]
+    assert len(ws.state()["clusters"]) == 1
+
+
+def test_503_without_retry_after_is_retried_after_a_second(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.inject(status=503, match={"path": "/api/2.2/jobs/create"})
+    w.jobs.create(name="after-503")
+    assert [c["status"] for c in ws.calls(path_prefix="/api/2.2/jobs/create")] == [503, 200]
+
+
+def test_429_that_was_applied_still_lands_twice(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.inject(status=429, retry_after=0, apply=True, match={"path": CREATE})
+    _create_cluster(w)
+    assert len(ws.state()["clusters"]) == 2  # the first create happened; its answer said "retry"
+
+
+def test_dropped_connection_after_the_change_duplicates_a_create(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.inject(drop="after", match={"method": "POST", "path": CREATE})
+    started = time.monotonic()
+    _create_cluster(w)
+    elapsed = time.monotonic() - started
+    # the SDK retries a POST on a connection error (requests.ConnectionError), after ~1-2 s
+    assert [c.get("dropped") for c in ws.calls(path_prefix=CREATE)] == ["after", None]
+    assert len(ws.state()["clusters"]) == 2 and 1.0 <= elapsed < 3.0
+
+
+def test_dropped_connection_before_the_change_is_retried_cleanly(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.inject(drop="before", match={"path": CREATE})
+    _create_cluster(w)
+    assert len(ws.state()["clusters"]) == 1
+
+
+def test_read_timeout_is_retried_and_duplicates_a_slow_create(ws: FakeWorkspace):
+    w = ws.client(http_timeout_seconds=1)
+    ws.inject(delay_after=1.5, match={"path": "/api/2.2/jobs/create"})
+    w.jobs.create(name="slow")
+    assert len(ws.state()["jobs"]) == 2
+
+
+def test_multipart_upload_is_not_retried_but_json_import_is(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.inject(status=429, retry_after=0, times=2, match={"path": "/api/2.0/workspace/import"})
+    with pytest.raises(TooManyRequests):  # workspace.upload sends a form: the SDK does not retry it at all
+        w.workspace.upload(f"{HOME}/a.py", b"x = 1\n", format=workspace.ImportFormat.AUTO)
+    w.workspace.import_(f"{HOME}/b.py", content=_b64(b"x = 1\n"), format=workspace.ImportFormat.AUTO)
+    assert [c["status"] for c in ws.calls(path_prefix="/api/2.0/workspace/import")] == [429, 429, 200]
+
+
+def test_fail_on_the_nth_call(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.inject(fail_on_call=2, status=500, match={"method": "POST", "path": "/api/2.0/secrets/scopes/create"})
+    w.secrets.create_scope("one")
+    with pytest.raises(InternalError):  # a 500 is not retried
+        w.secrets.create_scope("two")
+    w.secrets.create_scope("three")
+    assert [c["status"] for c in ws.calls(path_prefix="/api/2.0/secrets")] == [200, 500, 200]
+    assert [s.name for s in w.secrets.list_scopes()] == ["one", "three"]
+
+
+def test_latency_applies_per_call_and_calls_overlap(w: WorkspaceClient, ws: FakeWorkspace):
+    ws.inject(latency=0.1)
+    started = time.monotonic()
+    for _ in range(5):
+        w.current_user.me()
+    serial = time.monotonic() - started
+    started = time.monotonic()
+    with ThreadPoolExecutor(5) as pool:
+        list(pool.map(lambda _: w.current_user.me(), range(5)))
+    concurrent = time.monotonic() - started
+    assert serial >= 0.5 and concurrent < serial / 2
+
+
+# ---- MLflow through a real `mlflow server` (last: the session's server starts with the first fake) ---------
+def test_mlflow_experiment_and_workspace_registry(w: WorkspaceClient, ws: FakeWorkspace, mlflow_server):
+    name = f"{HOME}/churn/experiment"
+    with pytest.raises(ResourceDoesNotExist, match="Parent directory"):
+        w.experiments.create_experiment(name)
+    w.workspace.mkdirs(f"{HOME}/churn")
+    experiment_id = w.experiments.create_experiment(name).experiment_id
+    assert w.experiments.get_by_name(name).experiment.experiment_id == experiment_id
+    with pytest.raises(ResourceAlreadyExists):
+        w.experiments.create_experiment(name)
+    with pytest.raises(InvalidParameterValue, match="absolute path"):
+        w.experiments.create_experiment("relative-name")
+    with pytest.raises(ResourceDoesNotExist):
+        w.experiments.get_by_name(f"{HOME}/nope")
+    assert [o.path for o in w.workspace.list(f"{HOME}/churn")] == [name]  # experiments live in the tree
+
+    w.model_registry.create_model("churn-model")
+    got = w.model_registry.get_model("churn-model")  # /api/2.0/mlflow/databricks/registered-models/get
+    assert got.registered_model_databricks.name == "churn-model"
+    with pytest.raises(ResourceAlreadyExists):
+        w.model_registry.create_model("churn-model")
+    with pytest.raises(ResourceDoesNotExist):
+        w.model_registry.get_model("other")
+
+
+def test_mlflow_state_is_per_fake_workspace(w: WorkspaceClient, ws: FakeWorkspace, mlflow_server):
+    with FakeWorkspace.start(mlflow_url=mlflow_server.url) as other:
+        ws.seed(experiments=["/Shared/exp"], registered_models=["m"])
+        assert w.experiments.get_by_name("/Shared/exp").experiment.name == "/Shared/exp"
+        with pytest.raises(ResourceDoesNotExist):
+            other.client().experiments.get_by_name("/Shared/exp")
+        with pytest.raises(ResourceDoesNotExist):
+            other.client().model_registry.get_model("m")
