@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import shlex
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 
 from lakeforge import __version__, template
-from lakeforge.errors import LakeforgeError
+from lakeforge.errors import LakeforgeError, Refused, RunFailed
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+
+    from lakeforge.changes import Change
+    from lakeforge.plan import Plan
+
+# The workspace commands import databricks-sdk (seconds to import) inside the command, so `new` stays quick.
 
 app = typer.Typer(
     help="Generate a Databricks MLOps project whose whole loop runs offline, and put it on Databricks.",
@@ -70,14 +83,19 @@ def new(
         ),
     ] = None,
     vcs_ref: Annotated[
-        str | None, typer.Option("--vcs-ref", help="Git tag, branch or commit of the template to render.")
+        str | None,
+        typer.Option(
+            "--vcs-ref",
+            help=f"Git tag, branch or commit of the template to render (default: {template.RELEASE_TAG}, "
+            "this lakeforge's release; HEAD in a development checkout without that tag).",
+        ),
     ] = None,
 ) -> None:
     """Create a project from the lakeforge template."""
     answers = _parse_data(data or [])
     try:
         project = template.create_project(
-            dest, answers, defaults=defaults, template=template_src, vcs_ref=vcs_ref
+            dest, answers, defaults=defaults, template=template_src, vcs_ref=vcs_ref, on_note=_note
         )
     except LakeforgeError as exc:
         typer.echo(f"lakeforge: {exc}", err=True)
@@ -91,3 +109,240 @@ def new(
     typer.echo(f"Created {project}\n\nNext steps:")
     for command, comment in steps:
         typer.echo(f"  {command.ljust(width)}  {comment}".rstrip())
+
+
+def _note(message: str) -> None:
+    typer.echo(f"lakeforge: {message}", err=True)
+
+
+@app.command()
+def update(
+    project_dir: Annotated[
+        Path, typer.Argument(metavar="PROJECT_DIR", help="The generated project (a clean git work tree).")
+    ] = Path("."),
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help=f"Template tag, branch or commit to update to (default: {template.RELEASE_TAG}, "
+            "this lakeforge's release; HEAD in a development checkout without that tag).",
+        ),
+    ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change an answer, e.g. ci=github."),
+    ] = None,
+    defaults: Annotated[
+        bool,
+        typer.Option(
+            "--defaults/--no-defaults",
+            help="Keep the recorded answers and take the default for new questions, or ask them all again.",
+        ),
+    ] = True,
+) -> None:
+    """Merge the template's changes since the project's version into it; exit 3 if conflicts remain."""
+    from lakeforge.update import EXIT_CONFLICTS, render_summary, update_project
+
+    answers = _parse_data(data or [])
+    try:
+        result = update_project(project_dir, to=to, data=answers, defaults=defaults, on_note=_note)
+    except LakeforgeError as exc:
+        typer.echo(f"lakeforge: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(render_summary(result))
+    if not result.clean:
+        raise typer.Exit(EXIT_CONFLICTS)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Workspace commands: bootstrap, destroy, run, doctor
+# ---------------------------------------------------------------------------------------------------------
+ProjectDir = Annotated[
+    Path,
+    typer.Argument(metavar="PROJECT_DIR", help="The generated project (the folder of its pyproject.toml)."),
+]
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "-t",
+        help="A target of tool.lakeforge.targets in pyproject.toml (default: the first one).",
+    ),
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking for confirmation.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout (and nothing else there), for CI.")
+]
+
+_err = Console(stderr=True, highlight=False)
+_FILE_TICK = re.compile(r"^workspace: (imported|deleted) (\d+)/(\d+) files$")
+
+
+@app.command()
+def bootstrap(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and change nothing.")] = False,
+    yes: YesOption = False,
+    json_output: JsonOption = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for a cluster that bootstrap creates or edits to be RUNNING.")
+    ] = False,
+    wait_minutes: Annotated[int, typer.Option("--wait-minutes", min=1, help="How long --wait waits.")] = 20,
+    rotate_secrets: Annotated[
+        bool, typer.Option("--rotate-secrets", help="Put every secret again (values cannot be compared).")
+    ] = False,
+) -> None:
+    """Create or update the project's cluster, libraries, code, secrets, MLflow objects and jobs."""
+    from lakeforge.config import load_config
+    from lakeforge.connection import connect
+    from lakeforge.plan import check_local, plan_bootstrap
+
+    with _errors_to_exit():
+        config = load_config(project_dir, target)
+        check_local(config)
+        w = connect(config.target)
+        with _progress("planning") as progress:
+            progress("reading the workspace")
+            plan = plan_bootstrap(
+                w, config, rotate_secrets=rotate_secrets, wait=wait, wait_minutes=wait_minutes
+            )
+        _apply(w, plan, dry_run=dry_run, yes=yes, json_output=json_output)
+
+
+@app.command()
+def destroy(
+    project_dir: ProjectDir = Path("."),
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="The target to remove the project from.")
+    ] = ...,
+    yes: YesOption = False,
+    json_output: JsonOption = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed.")] = False,
+    include_mlflow: Annotated[
+        bool,
+        typer.Option(
+            "--include-mlflow",
+            help="Also delete the experiment (with its runs) and the registered model (with its versions), "
+            "if lakeforge created them.",
+        ),
+    ] = False,
+) -> None:
+    """Remove what bootstrap made in a target: jobs, cluster, uploaded code and wheels, a secret scope it
+    created.
+
+    The experiment and the model are kept unless --include-mlflow; the schema (it holds tables) is always
+    kept.
+    """
+    from lakeforge.config import load_config
+    from lakeforge.connection import connect
+    from lakeforge.plan import plan_destroy
+
+    with _errors_to_exit():
+        config = load_config(project_dir, target)
+        w = connect(config.target)
+        with _progress("planning") as progress:
+            progress("reading the workspace")
+            plan = plan_destroy(w, config, include_mlflow=include_mlflow)
+        _apply(w, plan, dry_run=dry_run, yes=yes, json_output=json_output)
+
+
+@app.command()
+def run(
+    job: Annotated[
+        str, typer.Argument(metavar="JOB", help="A job file's name (e.g. training) or the job's name.")
+    ],
+    project_dir: ProjectDir = Path("."),
+    target: TargetOption = None,
+    timeout_minutes: Annotated[
+        int, typer.Option("--timeout-minutes", min=1, help="Give up waiting after.")
+    ] = 120,
+) -> None:
+    """Run one of the project's jobs now, follow it, and exit 0 only if it succeeds."""
+    from lakeforge.config import load_config
+    from lakeforge.connection import connect
+    from lakeforge.runs import run_job
+
+    with _errors_to_exit():
+        config = load_config(project_dir, target)
+        w = connect(config.target)
+        with _progress("starting") as progress:
+            result = run_job(w, config, job, progress=progress, timeout_minutes=timeout_minutes)
+        typer.echo(f"{result.job}: {result.result_state or result.life_cycle_state} {result.url}")
+        if not result.succeeded:
+            detail = f": {result.message}" if result.message else ""
+            raise RunFailed(f"run {result.run_id} of {result.job} ended {result.result_state}{detail}")
+
+
+@app.command()
+def doctor(project_dir: ProjectDir = Path("."), target: TargetOption = None) -> None:
+    """Check the project's config, the files it points to, uv and auth; changes nothing."""
+    from lakeforge.doctor import run_checks
+
+    checks = run_checks(project_dir, target)
+    marks = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]-[/]"}
+    console = Console(highlight=False)
+    for check in checks:
+        console.print(f"{marks[check.ok]} {check.name}: {check.detail}", soft_wrap=True)
+    if any(check.ok is False for check in checks):
+        raise typer.Exit(1)
+
+
+def _apply(w: WorkspaceClient, plan: Plan, *, dry_run: bool, yes: bool, json_output: bool) -> None:
+    from lakeforge import render
+    from lakeforge.apply import apply_plan
+
+    out = Console(highlight=False, soft_wrap=False)
+    if dry_run or not plan.has_changes:
+        _show(out, plan, plan.changes, applied=False, json_output=json_output, dry_run=dry_run)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Refused(
+                f"{plan.command} would change {render.summary_line(plan, plan.changes, False)}; "
+                "there is no terminal to confirm on: pass --yes (or --dry-run to only look)"
+            )
+        render.show(_err if json_output else out, plan, plan.changes, applied=False)
+        if not typer.confirm(
+            f"Apply this {plan.command} plan to target '{plan.config.target.name}'?", err=True
+        ):
+            raise Refused("nothing was changed")
+    with _progress("applying") as progress:
+        result = apply_plan(w, plan, progress)
+    _show(out, plan, result.changes, applied=True, json_output=json_output, dry_run=False)
+
+
+def _show(
+    out: Console, plan: Plan, changes: Sequence[Change], *, applied: bool, json_output: bool, dry_run: bool
+) -> None:
+    from lakeforge import render
+
+    if json_output:
+        typer.echo(render.as_json(plan, changes, applied=applied, dry_run=dry_run))
+    else:
+        render.show(out, plan, changes, applied=applied)
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[str], None]]:
+    """Progress on stderr: a spinner on a terminal, otherwise one line per step (not per file)."""
+    if _err.is_terminal:
+        with _err.status(what) as status:
+            yield lambda message: status.update(f"{what}: {message}")
+        return
+
+    def line(message: str) -> None:
+        tick = _FILE_TICK.match(message)
+        if tick is None or tick[2] == tick[3]:
+            _err.print(message, soft_wrap=True)
+
+    yield line
+
+
+@contextmanager
+def _errors_to_exit() -> Iterator[None]:
+    try:
+        yield
+    except LakeforgeError as exc:
+        _err.print(f"lakeforge: {exc}", soft_wrap=True, markup=False)
+        raise typer.Exit(1) from None

@@ -1,7 +1,7 @@
 """The one error type of lakeforge: raised by the library, printed by the CLI without a traceback.
 
-Subclasses say which kind of failure it was, so that the CLI can pick an exit code and tests can tell them apart;
-every message is one line a user can act on.
+Subclasses say which kind of failure it was, so that the CLI can pick an exit code and tests can tell them
+apart; every message is one line a user can act on.
 """
 
 
@@ -10,7 +10,7 @@ class LakeforgeError(Exception):
 
 
 class ConfigError(LakeforgeError):
-    """The project's `[tool.lakeforge]` table, or a file it points to, is not valid. Raised before any API call."""
+    """The `[tool.lakeforge]` table, or a file it points to, is not valid. Raised before any API call."""
 
 
 class AuthError(LakeforgeError):
@@ -18,7 +18,7 @@ class AuthError(LakeforgeError):
 
 
 class StepError(LakeforgeError):
-    """A call to the workspace failed while planning or applying; the message names the step and the resource."""
+    """A workspace call failed while planning or applying; the message names the step and resource."""
 
     def __init__(self, step: str, resource: str, detail: str) -> None:
         self.step = step

@@ -1,8 +1,12 @@
 """Generate a project from the lakeforge copier template.
 
-The library layer under `lakeforge new`: find the template, check the answers given on the command line,
-run copier, and turn whatever copier rejects into a `LakeforgeError` with a one-line message. A failed
-run leaves the destination as it found it.
+The library layer under `lakeforge new`: find the template, pin the version to render, check the answers
+given on the command line, run copier, and turn whatever copier rejects into a `LakeforgeError` with a
+one-line message. A failed run leaves the destination as it found it.
+
+Pinning: lakeforge X.Y.Z renders the template's tag vX.Y.Z by default, so that `lakeforge new`, `lakeforge
+update` and the `lakeforge bootstrap` of the same release agree; only a development checkout that lacks
+that tag renders its HEAD (and says so). An explicit ref always wins.
 """
 
 from __future__ import annotations
@@ -10,21 +14,31 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import copier
 import yaml
-from copier.errors import CopierError, DirtyLocalWarning, InteractiveSessionError, InvalidConfigFileError
+from copier.errors import (
+    CopierError,
+    DirtyLocalWarning,
+    InteractiveSessionError,
+    InvalidConfigFileError,
+    TaskError,
+)
 from plumbum import ProcessExecutionError  # what copier's git calls raise (plumbum is copier's dependency)
 
+from lakeforge import __version__
 from lakeforge.errors import LakeforgeError
 
 TEMPLATE_ENV = "LAKEFORGE_TEMPLATE"
 ANSWERS_FILE = ".copier-answers.yml"
+RELEASE_TAG = f"v{__version__}"  # the template release this lakeforge belongs to (PEP 440 tag)
 
 # What copier's own cast accepts for a bool question, spelled out so that a typo is an error, not `true`.
 _NO_TERMINAL = (
@@ -35,29 +49,57 @@ _BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "on", "off", "1", "0"}
 
 @dataclass(frozen=True)
 class TemplateSource:
-    """Where the template comes from and which git ref to render when none is asked for."""
+    """Where the template comes from."""
 
     src: str
-    default_ref: str | None  # None: copier's default (the latest release tag, else HEAD)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The git ref of the template to render, and a note for the user when it is not this release's tag."""
+
+    ref: str | None  # None: render the folder's files as they are (not a git repository)
+    note: str | None = None
 
 
 def locate_template(explicit: str | None = None) -> TemplateSource:
-    """The template to render: `explicit`, else $LAKEFORGE_TEMPLATE, else the checkout lakeforge runs from.
-
-    From a checkout the ref is HEAD, which copier takes with uncommitted changes, so that what you edit is
-    what you generate.
-    """
+    """The template to render: `explicit`, else $LAKEFORGE_TEMPLATE, else the checkout lakeforge runs from."""
     if explicit:
-        return TemplateSource(explicit, None)
+        return TemplateSource(explicit)
     from_env = os.environ.get(TEMPLATE_ENV, "").strip()
     if from_env:
-        return TemplateSource(from_env, None)
+        return TemplateSource(from_env)
     checkout = Path(__file__).resolve().parents[2]
     if (checkout / "copier.yml").is_file():
-        return TemplateSource(str(checkout), "HEAD")
+        return TemplateSource(str(checkout))
     raise LakeforgeError(
         f"cannot find the lakeforge template: set {TEMPLATE_ENV} or pass --template "
         "(a local folder or a git URL holding copier.yml)"
+    )
+
+
+def pin_ref(src: str, requested: str | None = None) -> Pin:
+    """Which ref of `src` to render: `requested`, else this lakeforge's release tag.
+
+    A git URL is trusted to have the tag (copier says so if not). A local folder renders the tag when it has
+    it; a development checkout without it renders HEAD, uncommitted changes included; a folder outside git
+    renders as it is. The two last cases come with a note, because such a project cannot be updated later
+    to a release in the usual way.
+    """
+    if requested:
+        return Pin(requested)
+    folder = Path(src).expanduser()
+    if not folder.is_dir():
+        return Pin(RELEASE_TAG)
+    if _git(folder, "rev-parse", "--is-inside-work-tree") != "true":
+        return Pin(None, f"template {src} is not a git repository: rendering its files as they are")
+    if _git(folder, "rev-parse", "--quiet", "--verify", f"refs/tags/{RELEASE_TAG}^{{commit}}") is not None:
+        return Pin(RELEASE_TAG)
+    dirty = _git(folder, "status", "--porcelain", "--untracked-files=no")
+    detail = " with its uncommitted changes (a project made from them cannot be updated)" if dirty else ""
+    return Pin(
+        "HEAD",
+        f"template {src} has no tag {RELEASE_TAG} (a development checkout): rendering its HEAD{detail}",
     )
 
 
@@ -68,17 +110,21 @@ def create_project(
     template: str | None = None,
     vcs_ref: str | None = None,
     quiet: bool = True,
+    on_note: Callable[[str], None] | None = None,
 ) -> Path:
     """Render the template into `dest` (a new or empty folder) and return the project's path.
 
     `data` answers questions up front; with `defaults` every other question takes its default, without it
-    copier asks them on the terminal. Raises `LakeforgeError` for a bad answer, an unknown question, a
-    non-empty destination or a template that cannot be fetched; nothing is left behind in `dest` then.
+    copier asks them on the terminal. `vcs_ref` defaults to this lakeforge's release (see `pin_ref`), and
+    `on_note` hears, after a successful render, why another ref was rendered. Raises `LakeforgeError` for a
+    bad answer, an unknown question, a non-empty destination or a template that cannot be fetched; nothing
+    is left behind in `dest` then. Copier's tasks make the project a git repository with a first commit.
     """
     dest = dest.expanduser().absolute()
     _check_destination(dest)
     source = locate_template(template)
-    _check_answers(source.src, data)
+    check_answers(source.src, data)
+    pin = pin_ref(source.src, vcs_ref)
     if not defaults and not sys.stdin.isatty():
         raise LakeforgeError(_NO_TERMINAL)
     existed = dest.exists()
@@ -91,16 +137,18 @@ def create_project(
                 data=dict(data),
                 defaults=defaults,
                 unsafe=True,
-                vcs_ref=vcs_ref or source.default_ref,
+                vcs_ref=pin.ref,
                 quiet=quiet,
                 overwrite=False,
             )
     except BaseException as exc:
         _remove_partial(dest, existed)
-        mapped = _as_lakeforge_error(exc, source.src) if isinstance(exc, Exception) else exc
+        mapped = as_lakeforge_error(exc, source.src, pin.ref) if isinstance(exc, Exception) else exc
         if mapped is exc:
             raise
         raise mapped from exc
+    if pin.note and on_note:
+        on_note(pin.note)
     return dest
 
 
@@ -118,7 +166,7 @@ def _check_destination(dest: Path) -> None:
     if dest.is_dir() and any(dest.iterdir()):
         raise LakeforgeError(
             f"destination {dest} is not empty; give the path of a new or empty folder "
-            "(to update an existing project, run `copier update` in it)"
+            "(to update an existing project: lakeforge update PROJECT_DIR)"
         )
 
 
@@ -137,7 +185,7 @@ def _questions(src: str) -> dict[str, dict[str, Any]] | None:
     return None
 
 
-def _check_answers(src: str, data: dict[str, str]) -> None:
+def check_answers(src: str, data: dict[str, str]) -> None:
     """Reject answers to questions the template does not ask, and bool answers that are not a bool."""
     questions = _questions(src)
     if questions is None:
@@ -166,7 +214,7 @@ def _remove_partial(dest: Path, existed: bool) -> None:
             child.unlink(missing_ok=True)
 
 
-def _as_lakeforge_error(exc: Exception, src: str) -> Exception:
+def as_lakeforge_error(exc: Exception, src: str, ref: str | None = None) -> Exception:
     """Map what copier raises to one line a user can act on; anything unexpected passes through."""
     if isinstance(exc, InteractiveSessionError):
         return LakeforgeError(_NO_TERMINAL)
@@ -174,9 +222,12 @@ def _as_lakeforge_error(exc: Exception, src: str) -> Exception:
         return LakeforgeError(
             f"the template's copier.yml in {src} is not valid: {_one_line(str(exc.__cause__))}"
         )
+    if isinstance(exc, TaskError):
+        return LakeforgeError(f"a task or migration of the template {src} failed: {_one_line(str(exc))}")
     if isinstance(exc, ProcessExecutionError):
         detail = _one_line(exc.stderr or str(exc))
-        return LakeforgeError(f"cannot fetch the template {src}: {detail}")
+        at = f" at {ref}" if ref else ""
+        return LakeforgeError(f"cannot fetch the template {src}{at}: {detail}")
     if type(exc) is ValueError:
         # Copier raises a plain ValueError for an answer that fails its validator or its choices, e.g.
         # "Validation error for question 'project_name': project_name '9 lives' is not allowed: ...".
@@ -188,6 +239,8 @@ def _as_lakeforge_error(exc: Exception, src: str) -> Exception:
             return LakeforgeError(message)
         if message == "Local template must be a directory.":
             return LakeforgeError(f"template {src} is neither a folder holding copier.yml nor a git URL")
+        if message.startswith("Unknown revision"):
+            return LakeforgeError(f"template {src} has no tag, branch or commit {ref}: choose one it has")
         return LakeforgeError(f"template {src}: {message}")
     if isinstance(exc, CopierError):
         return LakeforgeError(_one_line(str(exc)))
@@ -196,3 +249,12 @@ def _as_lakeforge_error(exc: Exception, src: str) -> Exception:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    """git's stripped output in `folder`, or None when it fails or git is not installed."""
+    try:
+        result = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None

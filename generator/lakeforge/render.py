@@ -1,0 +1,130 @@
+"""Show plans and results: a rich table for people (stderr for progress, stdout for the table) and the same
+rows as JSON for CI. Workspace code is one row per target (with counts); every other resource is its own row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lakeforge.changes import Action, Change, workspace_url
+from lakeforge.plan import Plan
+
+_CODE_KINDS = ("notebook", "file")
+_ORDER = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.UNCHANGED)
+_STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.UNCHANGED: "dim"}
+
+
+@dataclass(frozen=True)
+class Row:
+    step: str
+    kind: str
+    name: str
+    action: Action
+    detail: str
+    url: str | None
+    files: tuple[tuple[str, Action], ...] = ()
+
+
+def rows(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool = False) -> list[Row]:
+    """The changes as table rows; the code files of the workspace step become one row."""
+    result: list[Row] = []
+    code = [c for c in changes if c.step == "workspace" and c.kind in _CODE_KINDS]
+    code_row_at = None
+    for change in changes:
+        if change in code:
+            code_row_at = len(result) if code_row_at is None else code_row_at
+            continue
+        result.append(Row(change.step, change.kind, change.name, change.action, change.detail, change.url))
+    if code:
+        counts = Counter(c.action for c in code)
+        changed = [a for a in _ORDER if a is not Action.UNCHANGED and counts[a]]
+        action = changed[0] if len(changed) == 1 else (Action.UPDATE if changed else Action.UNCHANGED)
+        root = plan.desired.root
+        row = Row(
+            "workspace",
+            "code",
+            root,
+            action,
+            ", ".join(f"{counts[a]} {a.past if applied else a.value}" for a in _ORDER if counts[a]),
+            workspace_url(plan.desired.host, root),
+            tuple((c.name, c.action) for c in code if c.action is not Action.UNCHANGED),
+        )
+        result.insert(code_row_at if code_row_at is not None else len(result), row)
+    return result
+
+
+def as_json(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool, dry_run: bool) -> str:
+    table = rows(plan, changes, applied)
+    resources: list[dict[str, Any]] = []
+    for row in table:
+        entry: dict[str, Any] = {
+            "step": row.step,
+            "kind": row.kind,
+            "name": row.name,
+            "action": row.action.past if applied else row.action.value,
+            "detail": row.detail,
+            "url": row.url,
+        }
+        if row.kind == "code":
+            entry["files"] = [{"path": p, "action": a.past if applied else a.value} for p, a in row.files]
+        resources.append(entry)
+    counts = Counter(c.action for c in changes if c.step != "identity")
+    document = {
+        "command": plan.command,
+        "project": plan.config.project,
+        "target": plan.config.target.name,
+        "host": plan.desired.host,
+        "user": plan.desired.user,
+        "dry_run": dry_run,
+        "applied": applied,
+        "summary": {(a.past if applied else a.value): counts[a] for a in _ORDER},
+        "resources": resources,
+    }
+    return json.dumps(document, indent=2)
+
+
+def table(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> Table:
+    config = plan.config
+    title = f"{plan.command} {config.project} → {config.target.name}" + (" (done)" if applied else " (plan)")
+    grid = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    grid.add_column("step")
+    grid.add_column("resource")
+    grid.add_column("action")
+    grid.add_column("detail", overflow="fold")
+    grid.add_column("url", overflow="fold")
+    for row in rows(plan, changes, applied):
+        action = row.action.past if applied else row.action.value
+        grid.add_row(
+            row.step,
+            f"{row.kind} [bold]{row.name}[/bold]",
+            f"[{_STYLE[row.action]}]{action}[/]",
+            row.detail,
+            row.url or "",
+        )
+    return grid
+
+
+def summary_line(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> str:
+    counts = Counter(c.action for c in changes if c.step != "identity")
+    parts = [f"{counts[a]} {a.past if applied else _future(a)}" for a in _ORDER if counts[a]]
+    return ", ".join(parts) or "nothing"
+
+
+def show(console: Console, plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> None:
+    console.print(table(plan, changes, applied))
+    console.print(summary_line(plan, changes, applied))
+
+
+def _future(action: Action) -> str:
+    return {
+        Action.CREATE: "to create",
+        Action.UPDATE: "to update",
+        Action.DELETE: "to delete",
+        Action.UNCHANGED: "unchanged",
+    }[action]

@@ -1,0 +1,78 @@
+"""The project's secret scope and its secrets, with values from environment variables.
+
+Secret values cannot be read back from a workspace, so bootstrap cannot tell a changed value from an unchanged
+one: it puts a secret that is absent, leaves a present one alone, and puts every declared secret again with
+`--rotate-secrets`. Values are read from the environment only when put, and are never logged, printed or
+written anywhere else. Every variable named in the config must be set, checked before any API call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import ResourceConflict
+
+from lakeforge.changes import Change, Create, Desired, Unchanged, Update, failing_as
+from lakeforge.config import Config
+from lakeforge.errors import ConfigError
+
+STEP = "secrets"
+
+
+def check_environment(config: Config, environ: Mapping[str, str] | None = None) -> None:
+    """Raise `ConfigError` naming every secret whose environment variable is not set (before any API call)."""
+    environ = os.environ if environ is None else environ
+    missing = [(name, env) for name, env in config.secrets.keys.items() if not environ.get(env)]
+    if missing:
+        listed = ", ".join(f"{env} (for secret '{name}')" for name, env in missing)
+        raise ConfigError(
+            f"pyproject.toml: tool.lakeforge.secrets.keys names environment variables not set: {listed}; "
+            "set them before running bootstrap"
+        )
+
+
+def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
+    scope = desired.config.secrets.scope
+    keys = desired.config.secrets.keys
+    with failing_as(STEP, f"scope {scope}"):
+        exists = any(s.name == scope for s in w.secrets.list_scopes())
+        present = {s.key for s in w.secrets.list_secrets(scope)} if exists and keys else set()
+    changes: list[Change] = []
+    if exists:
+        changes.append(Unchanged(STEP, "secret scope", scope, "", None, {"scope": scope}))
+    else:
+        changes.append(Create(STEP, "secret scope", scope, "", None, {"scope": scope}))
+    for name, env in sorted(keys.items()):
+        spec = {"scope": scope, "key": name, "env": env}
+        label = f"{scope}/{name}"
+        if name not in present:
+            changes.append(Create(STEP, "secret", label, f"from ${env}", None, spec))
+        elif desired.rotate_secrets:
+            changes.append(Update(STEP, "secret", label, f"from ${env} (--rotate-secrets)", None, spec))
+        else:
+            changes.append(Unchanged(STEP, "secret", label, "present (value not compared)", None, spec))
+    return changes
+
+
+def apply(w: WorkspaceClient, changes: Sequence[Change], progress: Callable[[str], None]) -> bool:
+    """Create the scope and put the secrets; True when this run created the scope."""
+    created = False
+    for change in changes:
+        if change.kind == "secret scope" and isinstance(change, Create):
+            with failing_as(STEP, f"scope {change.name}"):
+                progress(f"secrets: creating scope {change.name}")
+                # ResourceConflict: made by a run whose answer was lost, so it is ours
+                with contextlib.suppress(ResourceConflict):
+                    w.secrets.create_scope(change.name)
+                created = True
+        elif change.kind == "secret" and isinstance(change, Create | Update):
+            with failing_as(STEP, f"secret {change.name}"):
+                progress(f"secrets: putting {change.name}")
+                value = os.environ.get(change.spec["env"])
+                if not value:
+                    raise ConfigError(f"environment variable {change.spec['env']} is not set")
+                w.secrets.put_secret(change.spec["scope"], change.spec["key"], string_value=value)
+    return created

@@ -1,0 +1,270 @@
+"""`load_config`: [tool.lakeforge] and the files it points to, validated before any API call."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from lakeforge.config import fill, load_config
+from lakeforge.errors import ConfigError
+
+
+@pytest.fixture
+def project(render, tmp_path: Path) -> Path:
+    """A fresh copy of the default project, free to edit."""
+    return Path(shutil.copytree(render({}), tmp_path / "churn-model"))
+
+
+def edit_toml(project: Path, old: str, new: str, count: int = 1) -> None:
+    path = project / "pyproject.toml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, count))
+
+
+def edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def rejects(project: Path, *needles: str, target: str | None = "dev") -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(project, target)
+    message = str(caught.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def test_the_generated_project_loads(project: Path) -> None:
+    config = load_config(project, "dev")
+    assert (config.project, config.package, config.registry, config.version) == (
+        "churn-model",
+        "churn_model",
+        "unity-catalog",
+        1,
+    )
+    assert config.target_names == ("dev", "staging", "prod")
+    target = config.target
+    assert target.name == "dev" and target.host is None and target.profile is None
+    assert target.workspace_root == "/Workspace/Shared/churn-model/dev"
+    assert target.model == "main.churn_model_dev.churn_model"
+    assert config.cluster["spark_version"] and config.cluster["cluster_name"] == "churn-model-${target}"
+    assert [job.key for job in config.jobs] == [
+        "batch_inference",
+        "feature_pipeline",
+        "monitoring",
+        "promotion",
+        "training",
+    ]
+    assert config.secrets.scope == "churn-model" and dict(config.secrets.keys) == {}
+    assert config.pypi_packages == ()
+
+
+def test_the_first_target_is_the_default_and_others_are_chosen_by_name(project: Path) -> None:
+    assert load_config(project).target.name == "dev"
+    assert load_config(project, "prod").target.schema == "churn_model_prod"
+    rejects(project, "no target 'qa'", "dev, staging, prod", target="qa")
+
+
+def test_the_config_is_frozen(project: Path) -> None:
+    config = load_config(project, "dev")
+    with pytest.raises(AttributeError):
+        config.project = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.secrets.keys["x"] = "Y"  # type: ignore[index]
+
+
+def test_the_workspace_registry_project_loads(render, tmp_path: Path) -> None:
+    project = Path(shutil.copytree(render({"registry": "workspace"}), tmp_path / "p"))
+    config = load_config(project, "staging")
+    assert config.registry == "workspace"
+    assert (config.target.catalog, config.target.model) == ("hive_metastore", "churn_model_staging")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needles"),
+    [
+        (
+            "feature_store = false",
+            "feature_store = false\nfeature_stor = true",
+            ("pyproject.toml", "unknown key tool.lakeforge.feature_stor"),
+        ),
+        (
+            'schema = "churn_model_dev"',
+            'schema = "churn_model_dev"\nwarehouse = "x"',
+            ("unknown key tool.lakeforge.targets.dev.warehouse",),
+        ),
+        (
+            'scope = "churn-model"',
+            'scope = "churn-model"\nbackend = "azure"',
+            ("unknown key tool.lakeforge.secrets.backend",),
+        ),
+        ("version = 1", 'version = "1"', ("tool.lakeforge.version must be an integer", 'string "1"')),
+        (
+            "feature_store = false",
+            'feature_store = "no"',
+            ("tool.lakeforge.feature_store must be true or false",),
+        ),
+        (
+            "pypi_packages = []",
+            'pypi_packages = "lightgbm"',
+            ("tool.lakeforge.pypi_packages must be an array",),
+        ),
+        ("pypi_packages = []", "pypi_packages = [3]", ("tool.lakeforge.pypi_packages[0]",)),
+        ("keys = {}", "keys = { password = 3 }", ("tool.lakeforge.secrets.keys.password",)),
+        ("keys = {}", 'keys = { password = "NOT-AN-ENV" }', ("tool.lakeforge.secrets.keys.password",)),
+        ("version = 1", "version = 2", ("tool.lakeforge.version is 2", "reads version 1")),
+        (
+            'registry = "unity-catalog"',
+            'registry = "mlflow"',
+            ("tool.lakeforge.registry", "unity-catalog, workspace"),
+        ),
+        (
+            'model = "main.churn_model_dev.churn_model"',
+            'model = "churn_model"',
+            ("tool.lakeforge.targets.dev.model", "catalog.schema.name"),
+        ),
+        (
+            'workspace_root = "/Workspace/Shared/churn-model/dev"',
+            'workspace_root = "Shared/x"',
+            ("tool.lakeforge.targets.dev.workspace_root",),
+        ),
+        ('host = ""', 'host = "adb-1.azuredatabricks.net"', ("tool.lakeforge.targets.dev.host", "https://")),
+        (
+            'cluster = "databricks/cluster.json"',
+            'cluster = "databricks/missing.json"',
+            ("tool.lakeforge.cluster", "databricks/missing.json", "not a file"),
+        ),
+        (
+            'jobs = "databricks/jobs"',
+            'jobs = "databricks/workflows"',
+            ("tool.lakeforge.jobs", "not a folder"),
+        ),
+        ('package = "churn_model"', 'package = "churn_modl"', ("tool.lakeforge.package", "is not a folder")),
+    ],
+)
+def test_bad_pyproject_values_name_the_file_and_the_key(project: Path, old: str, new: str, needles) -> None:
+    edit_toml(project, old, new)
+    rejects(project, *needles)
+
+
+def test_a_missing_required_key_is_named(project: Path) -> None:
+    edit_toml(project, 'experiment = "/Shared/churn-model/dev/experiment"\n', "")
+    rejects(project, "tool.lakeforge.targets.dev.experiment is missing")
+
+
+def test_a_project_without_a_lakeforge_table_is_refused(project: Path) -> None:
+    text = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(text.split("[tool.lakeforge]")[0])
+    rejects(project, "no [tool.lakeforge] table")
+    rejects(project / "src", "pyproject.toml not found")
+
+
+def test_invalid_json_is_reported_with_file_and_position(project: Path) -> None:
+    path = project / "databricks" / "cluster.json"
+    path.write_text(
+        path.read_text().replace('"autotermination_minutes": 30,', '"autotermination_minutes": 30')
+    )
+    message = rejects(project, "databricks/cluster.json", "invalid JSON at line")
+    assert re.search(r"line \d+ column \d+", message)
+    job = project / "databricks" / "jobs" / "training.json"
+    path.write_text(json.dumps({"cluster_name": "x", "spark_version": "15.4.x-scala2.12"}))
+    job.write_text("{")
+    rejects(project, "databricks/jobs/training.json", "invalid JSON")
+
+
+@pytest.mark.parametrize(
+    ("change", "needles"),
+    [
+        (lambda c: c.pop("spark_version"), ("databricks/cluster.json", "'spark_version' is missing")),
+        (lambda c: c.pop("cluster_name"), ("databricks/cluster.json", "'cluster_name' is missing")),
+        (lambda c: c.update(num_workrs=2), ("databricks/cluster.json", "unknown key 'num_workrs'")),
+        (lambda c: c["autoscale"].update(max_wrkers=4), ("unknown key 'autoscale.max_wrkers'",)),
+        (lambda c: c.update(autotermination_minutes="30"), ("'autotermination_minutes' must be an integer",)),
+        (lambda c: c.update(data_security_mode="SINGEL_USER"), ("'data_security_mode'", "SINGLE_USER")),
+        (lambda c: c["spark_conf"].update({"spark.x": 1}), ("'spark_conf.spark.x' must be a string",)),
+        (lambda c: c.update(cluster_id="0101-abc"), ("'cluster_id' belongs to a cluster's state",)),
+        (lambda c: c.update(cluster_name="${cluster_id}"), ("unknown placeholder ${cluster_id}",)),
+        (lambda c: c.update(cluster_name="x-${tarket}"), ("key 'cluster_name'", "${tarket}")),
+    ],
+)
+def test_a_bad_cluster_json_is_refused_with_file_and_key(project: Path, change, needles) -> None:
+    edit_json(project / "databricks" / "cluster.json", change)
+    rejects(project, *needles)
+
+
+@pytest.mark.parametrize(
+    ("change", "needles"),
+    [
+        (lambda j: j.pop("name"), ("databricks/jobs/training.json", "'name' is missing")),
+        (lambda j: j["tasks"][0].update(notebok_task={}), ("unknown key 'tasks[0].notebok_task'",)),
+        (lambda j: j.update(max_concurrent_runs="1"), ("'max_concurrent_runs' must be an integer",)),
+        (lambda j: j["schedule"].update(pause_status="STOPPED"), ("'schedule.pause_status'", "PAUSED")),
+        (lambda j: j.update(tags=["a"]), ("'tags' must be an object",)),
+        (lambda j: j.update(settings={}), ("'settings' belongs to a job's state",)),
+        (
+            lambda j: j.update(name="[${target}] churn-model monitoring"),
+            ("monitoring.json", "must be unique"),
+        ),
+        (lambda j: j.update(description="${champion_version}"), ("unknown placeholder ${champion_version}",)),
+    ],
+)
+def test_a_bad_job_json_is_refused_with_file_and_key(project: Path, change, needles) -> None:
+    edit_json(project / "databricks" / "jobs" / "training.json", change)
+    rejects(project, "databricks/jobs/training.json", *needles)
+
+
+def test_a_cluster_json_copied_from_another_repo_works_unchanged(project: Path) -> None:
+    copied = {
+        "cluster_name": "team-shared-ml",
+        "spark_version": "15.4.x-cpu-ml-scala2.12",
+        "node_type_id": "i3.xlarge",
+        "driver_node_type_id": "i3.2xlarge",
+        "num_workers": 2,
+        "autotermination_minutes": 60,
+        "enable_elastic_disk": True,
+        "data_security_mode": "SINGLE_USER",
+        "runtime_engine": "STANDARD",
+        "aws_attributes": {"availability": "SPOT_WITH_FALLBACK", "first_on_demand": 1, "zone_id": "auto"},
+        "spark_conf": {"spark.databricks.delta.preview.enabled": "true"},
+        "spark_env_vars": {"PYSPARK_PYTHON": "/databricks/python3/bin/python3", "EXTRA": "${env:HOME}"},
+        "init_scripts": [{"workspace": {"destination": "/Shared/init/setup.sh"}}],
+        "custom_tags": {"team": "ml"},
+    }
+    (project / "databricks" / "cluster.json").write_text(json.dumps(copied))
+    config = load_config(project, "dev")
+    assert config.cluster == copied
+
+
+def test_jobs_may_carry_an_access_control_list(project: Path) -> None:
+    acl = [{"group_name": "data-scientists", "permission_level": "CAN_MANAGE_RUN"}]
+    edit_json(project / "databricks" / "jobs" / "training.json", lambda j: j.update(access_control_list=acl))
+    assert load_config(project).jobs[-1].payload["access_control_list"] == acl
+    edit_json(
+        project / "databricks" / "jobs" / "training.json",
+        lambda j: j.update(access_control_list=[{"group": "x"}]),
+    )
+    rejects(project, "unknown key 'access_control_list[0].group'")
+
+
+def test_fill_replaces_lakeforge_placeholders_only() -> None:
+    payload = {
+        "name": "[${target}] ${project}",
+        "tasks": [{"existing_cluster_id": "${cluster_id}", "path": "${workspace_root}/notebooks/a"}],
+        "env": "${env:HOME} ${HOME} $PATH",
+        "n": 3,
+    }
+    values = {"target": "dev", "project": "p", "workspace_root": "/W/p/dev"}
+    assert fill(payload, values) == {
+        "name": "[dev] p",
+        "tasks": [{"existing_cluster_id": "${cluster_id}", "path": "/W/p/dev/notebooks/a"}],
+        "env": "${env:HOME} ${HOME} $PATH",
+        "n": 3,
+    }
+    assert fill(payload, {**values, "cluster_id": "c-1"})["tasks"][0]["existing_cluster_id"] == "c-1"
