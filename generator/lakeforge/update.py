@@ -159,19 +159,26 @@ def _check_project(project: Path) -> dict:
             f"{project} is not in a git repository: an update is a change to review and undo; "
             'run git init && git add -A && git commit -m "Generated project", then update'
         )
-    dirty = [line for line in (_git(project, "status", "--porcelain", "--", ".") or "").splitlines() if line]
+    dirty = _status(project)
     if dirty:
-        example = dirty[0][3:]
         raise LakeforgeError(
-            f"{project} has uncommitted changes ({len(dirty)} path(s), e.g. {example}): "
+            f"{project} has uncommitted changes ({len(dirty)} path(s), e.g. {dirty[0].path}): "
             "commit or stash them first, so that the update is one change you can review and undo"
         )
     return answers
 
 
 def _status(project: Path) -> tuple[Change, ...]:
-    """`git status --porcelain` of the project folder, untracked files listed one by one."""
+    """`git status --porcelain` of the project folder, untracked files listed one by one.
+
+    Paths are relative to the project, also when it is a folder of a larger repository.
+    """
     out = _git(project, "status", "--porcelain", "-z", "--untracked-files=all", "--", ".") or ""
+    prefix = (_git(project, "rev-parse", "--show-prefix") or "").strip()
+
+    def relative(path: str) -> str:  # porcelain paths are relative to the repository's top
+        return path.removeprefix(prefix)
+
     fields = iter(out.split("\0"))
     changes = []
     for entry in fields:
@@ -179,7 +186,7 @@ def _status(project: Path) -> tuple[Change, ...]:
             continue
         status, path = entry[:2], entry[3:]
         renamed_from = next(fields) if status[0] in "RC" else None  # -z: the source path follows
-        changes.append(Change(status, path, renamed_from))
+        changes.append(Change(status, relative(path), renamed_from and relative(renamed_from)))
     return tuple(changes)
 
 

@@ -1,7 +1,7 @@
 """The raw data: a deterministic synthetic churn dataset, so the whole loop runs offline.
 
-Replace `load_raw` with your own source (for example `spark.read.table("main.crm.customers")`); the rest of
-the loop only needs the two DataFrames' columns:
+Replace `load_raw` with your own source (for example `spark.read.table("main.crm.customers")`): this file
+is yours, template updates never change it. The rest of the loop only needs the two DataFrames' columns:
 
 customers: customer_id long, signup_date date, plan string, region string, monthly_fee double,
            churned int (observed after `as_of`; absent for customers still to be scored)

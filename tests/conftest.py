@@ -1,0 +1,113 @@
+"""Fixtures shared by lakeforge's tests: the template rendered once per answer set and session."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+from copier.errors import DirtyLocalWarning
+
+REPO = Path(__file__).resolve().parents[1]
+
+Render = Callable[[dict[str, Any]], Path]
+
+
+def render_template(dest: Path, data: dict[str, Any]) -> Path:
+    """Render HEAD of this checkout, uncommitted changes included, into `dest` with every other default.
+
+    Without copier's tasks: the first-commit task (git init) is tested in test_update.py.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DirtyLocalWarning)
+        copier.run_copy(
+            str(REPO),
+            str(dest),
+            data=dict(data),
+            defaults=True,
+            unsafe=True,
+            vcs_ref="HEAD",
+            quiet=True,
+            skip_tasks=True,
+        )
+    return dest
+
+
+def _plain_defaults() -> dict[str, Any]:
+    """Questions whose default is a plain value (not derived with Jinja from other answers)."""
+    spec = yaml.safe_load((REPO / "copier.yml").read_text())
+    return {
+        name: question["default"]
+        for name, question in spec.items()
+        if not name.startswith("_")
+        and isinstance(question, dict)
+        and "default" in question
+        and not (isinstance(question["default"], str) and "{" in question["default"])
+    }
+
+
+@pytest.fixture(scope="session")
+def render(tmp_path_factory: pytest.TempPathFactory) -> Render:
+    """`render(data)`: the project generated with these answers (others default), rendered once per session.
+
+    Answers equal to a plain default are left out of the cache key, so `{}` and `{"cloud": "azure"}` share
+    one render. The result is shared: tests read it and never write into it (copy it first to run it).
+    """
+    defaults = _plain_defaults()
+    rendered: dict[frozenset[tuple[str, Any]], Path] = {}
+
+    def _render(data: dict[str, Any]) -> Path:
+        key = frozenset((k, v) for k, v in data.items() if not (k in defaults and defaults[k] == v))
+        if key not in rendered:
+            rendered[key] = render_template(tmp_path_factory.mktemp("render") / "project", dict(key))
+        return rendered[key]
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def render_into() -> Callable[[Path, dict[str, Any]], Path]:
+    """`render_into(dest, data)`: a fresh render, not cached (for bad answers and a changed environment)."""
+    return render_template
+
+
+# ---- the fake Databricks workspace (tests/fake_workspace) -------------------------------------------------
+# A real `mlflow server` takes tens of seconds to start, so one serves the whole session; each fake workspace
+# proxies MLflow calls to it inside an MLflow workspace of its own, so no state leaks between tests. The
+# server is started (not awaited) on first use: only a test that makes an MLflow call waits for it.
+import os as _os  # noqa: E402
+
+from tests.fake_workspace import FakeWorkspace, MlflowServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
+    """The session's real `mlflow server` (started, maybe not ready yet: `.wait_ready()` blocks)."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_workspace(mlflow_server: MlflowServer):
+    """A fresh fake Databricks workspace in its own process (see tests/fake_workspace/client.py)."""
+    workspace = FakeWorkspace.start(mlflow_url=mlflow_server.url)
+    yield workspace
+    workspace.stop()
+
+
+@pytest.fixture
+def databricks_env(fake_workspace: FakeWorkspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Unified auth pointed at `fake_workspace` by environment only (PAT); no other DATABRICKS_* variable
+    and no ~/.databrickscfg leaks in. Returns the FakeWorkspace."""
+    for name in list(_os.environ):
+        if name.startswith("DATABRICKS_"):
+            monkeypatch.delenv(name)
+    for name, value in fake_workspace.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
+    return fake_workspace

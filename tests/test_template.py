@@ -1,0 +1,674 @@
+"""The template: what every combination of answers generates, what it refuses, and what it never writes.
+
+Tiers, cheapest first: every combination of cloud × CI × registry × Feature Store rendered once per session
+and its tree, Python, notebooks and settings checked; bad answers rejected with nothing written; no secret in
+any generated file; the copier.yml questions themselves; and, marked `slow`, two generated projects
+installed for real, their own tests, ruff and the local loop run in them.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LAKEFORGE = BIN / "lakeforge"
+
+Render = Callable[[dict[str, Any]], Path]
+
+CLOUDS = ["azure", "aws", "gcp"]
+CIS = ["github", "azure-devops"]
+REGISTRIES = ["unity-catalog", "workspace"]
+COMBINATIONS = [
+    pytest.param(
+        {"cloud": cloud, "ci": ci, "registry": registry, "feature_store": feature_store},
+        id=f"{cloud}-{ci}-{registry}-{'fs' if feature_store else 'nofs'}",
+    )
+    for cloud, ci, registry, feature_store in itertools.product(CLOUDS, CIS, REGISTRIES, [True, False])
+]
+
+NODE_TYPES = {"azure": "Standard_DS3_v2", "aws": "i3.xlarge", "gcp": "n1-standard-4"}
+CI_DIRS = {"github": ".github/workflows", "azure-devops": "pipelines"}
+TARGETS = ["dev", "staging", "prod"]
+MODULES = [
+    "__init__",
+    "config",
+    "world",
+    "tables",
+    "data",
+    "features",
+    "training",
+    "promotion",
+    "inference",
+    "monitoring",
+    "registry",
+    "pipeline",
+    "cli",
+    "notebook",
+    "plots",
+]
+NOTEBOOKS = ["01_feature_pipeline", "02_training", "03_promotion", "04_batch_inference", "05_monitoring"]
+JOBS = ["feature_pipeline", "training", "promotion", "batch_inference", "monitoring"]
+TOP_FILES = ["pyproject.toml", "README.md", ".copier-answers.yml", ".gitignore", ".pre-commit-config.yaml"]
+
+# `${{ ... }}` is GitHub's and Azure DevOps' own expression syntax; anything else of Jinja is a leftover.
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+NOTEBOOK_HEADER = "# Databricks notebook source"
+CELL_SEPARATOR = re.compile(r"^# COMMAND ----------$", re.MULTILINE)
+
+
+def files_of(project: Path) -> list[Path]:
+    """Every generated file (the first commit's repository, .git, aside)."""
+    return sorted(p for p in project.rglob("*") if p.is_file() and ".git" not in p.relative_to(project).parts)
+
+
+def answers_of(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+def lakeforge_table(project: Path) -> dict[str, Any]:
+    return tomllib.loads((project / "pyproject.toml").read_text())["tool"]["lakeforge"]
+
+
+def copier_spec() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "copier.yml").read_text())
+
+
+def asked_questions() -> dict[str, dict[str, Any]]:
+    """The questions copier can ask: not a `_` setting, not a derived `when: false` value."""
+    return {
+        name: spec
+        for name, spec in copier_spec().items()
+        if not name.startswith("_") and isinstance(spec, dict) and spec.get("when") is not False
+    }
+
+
+def settings_defaults(project: Path, package: str = "churn_model") -> dict[str, Any]:
+    """The literal defaults of the generated `config.Settings` dataclass, read without importing it."""
+    module = ast.parse((project / "src" / package / "config.py").read_text())
+    (settings,) = [n for n in module.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
+    defaults = {}
+    for node in settings.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            try:
+                defaults[node.target.id] = ast.literal_eval(node.value)
+            except ValueError:  # e.g. field(default_factory=...): not a literal, not checked here
+                continue
+    return defaults
+
+
+# --------------------------------------------------------------------------------------------------------
+# Every combination: the tree
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_the_tree_has_what_it_must(render: Render, combo: dict[str, Any]) -> None:
+    project = render(combo)
+    expected = [
+        *TOP_FILES,
+        *(f"src/churn_model/{module}.py" for module in MODULES),
+        *(f"notebooks/{notebook}.py" for notebook in NOTEBOOKS),
+        "databricks/cluster.json",
+        "databricks/serving/champion.json",
+        "tests/conftest.py",
+        "tests/test_loop.py",
+    ]
+    missing = [name for name in expected if not (project / name).is_file()]
+    assert not missing, f"missing from the generated project: {missing}"
+    assert sorted(p.stem for p in (project / "databricks/jobs").glob("*.json")) == sorted(JOBS)
+    assert len(list((project / "tests").glob("test_*.py"))) >= 5
+    assert list((project / CI_DIRS[combo["ci"]]).glob("*.yml")), f"no CI files in {CI_DIRS[combo['ci']]}"
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_the_tree_has_nothing_it_must_not(render: Render, combo: dict[str, Any]) -> None:
+    project = render(combo)
+    other = "pipelines" if combo["ci"] == "github" else ".github"
+    assert not (project / other).exists(), f"{other}/ must not be generated for ci={combo['ci']}"
+    for unwanted in [".venv", "lakehouse", "uv.lock"]:
+        assert not (project / unwanted).exists(), f"{unwanted} must not be generated"
+    for path in files_of(project):
+        name = str(path.relative_to(project))
+        assert not name.endswith(".jinja"), f"{name} kept its .jinja suffix"
+        assert "{{" not in name and "{%" not in name, f"{name}: a file name with Jinja left in it"
+    for path in files_of(project):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert not JINJA_LEFTOVER.search(line), (
+                f"{path.relative_to(project)}:{number} keeps Jinja: {line.strip()}"
+            )
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_every_python_file_compiles(render: Render, combo: dict[str, Any]) -> None:
+    project = render(combo)
+    sources = [p for p in files_of(project) if p.suffix == ".py"]
+    assert len(sources) >= len(MODULES) + len(NOTEBOOKS)
+    for path in sources:
+        compile(path.read_text(), str(path), "exec", dont_inherit=True)
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_notebooks_are_databricks_notebook_source(render: Render, combo: dict[str, Any]) -> None:
+    project = render(combo)
+    found = sorted(p.stem for p in (project / "notebooks").glob("*.py"))
+    assert found == NOTEBOOKS
+    for name in NOTEBOOKS:
+        text = (project / "notebooks" / f"{name}.py").read_text()
+        assert text.splitlines()[0] == NOTEBOOK_HEADER, f"{name}.py does not start with {NOTEBOOK_HEADER!r}"
+        cells = CELL_SEPARATOR.split(text)
+        assert len(cells) >= 2, f"{name}.py has no '# COMMAND ----------' cell separator"
+        for number, cell in enumerate(cells, 1):
+            assert cell.strip(), f"{name}.py: cell {number} is empty"
+            # Databricks runs each cell on its own, so each must be complete Python by itself.
+            ast.parse(cell, f"{name}.py cell {number}")
+        ast.parse(text, f"{name}.py")
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_pyproject_describes_the_targets(render: Render, combo: dict[str, Any]) -> None:
+    project = render(combo)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "churn-model"
+    assert pyproject["project"]["scripts"] == {"churn-model": "churn_model.cli:app"}
+    assert pyproject["project"]["requires-python"] == ">=3.11"
+    table = pyproject["tool"]["lakeforge"]
+    assert table["project"] == "churn-model"
+    assert table["package"] == "churn_model"
+    assert table["registry"] == combo["registry"]
+    assert list(table["targets"]) == TARGETS
+    uc = combo["registry"] == "unity-catalog"
+    for name, target in table["targets"].items():
+        assert target["host"] == ""
+        assert target["schema"] == f"churn_model_{name}"
+        if uc:
+            assert target["catalog"] == "main"
+            assert target["model"] == f"main.churn_model_{name}.churn_model"
+            assert len(target["model"].split(".")) == 3
+        else:
+            assert target["catalog"] == "hive_metastore"
+            assert target["model"] == f"churn_model_{name}"
+            assert "." not in target["model"]
+    defaults = settings_defaults(project)
+    dev = table["targets"]["dev"]
+    assert {k: defaults[k] for k in ["catalog", "schema", "experiment", "model"]} == {
+        k: dev[k] for k in ["catalog", "schema", "experiment", "model"]
+    }, "Settings defaults are the dev target's names"
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_cluster_node_type_follows_the_cloud(render: Render, combo: dict[str, Any]) -> None:
+    cluster = json.loads((render(combo) / "databricks/cluster.json").read_text())
+    assert cluster["node_type_id"] == NODE_TYPES[combo["cloud"]]
+    assert cluster["spark_version"] == "15.4.x-cpu-ml-scala2.12"
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_feature_store_reaches_settings_and_tool_lakeforge(render: Render, combo: dict[str, Any]) -> None:
+    project = render(combo)
+    assert settings_defaults(project)["feature_store"] is combo["feature_store"]
+    assert lakeforge_table(project)["feature_store"] is combo["feature_store"]
+    assert answers_of(project)["feature_store"] is combo["feature_store"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Good answers at the edges
+# --------------------------------------------------------------------------------------------------------
+HOSTS = {
+    "host_dev": "https://adb-1234567890123456.7.azuredatabricks.net/",
+    "host_staging": "https://dbc-a1b2c3d4-e5f6.cloud.databricks.com/",
+    "host_prod": "https://1234567890123456.7.gcp.databricks.com",
+}
+
+
+def test_hosts_are_accepted_with_a_trailing_slash_and_stored_without(render: Render) -> None:
+    table = lakeforge_table(render(HOSTS))
+    for target in TARGETS:
+        assert table["targets"][target]["host"] == HOSTS[f"host_{target}"].rstrip("/")
+
+
+@pytest.mark.parametrize(
+    ("data", "slug", "package"),
+    [
+        pytest.param({"project_name": "Churn_Model"}, "churn-model", "churn_model", id="underscore"),
+        pytest.param(
+            {"project_name": "Churn-Model 2"}, "churn-model-2", "churn_model_2", id="dash-and-digit"
+        ),
+        pytest.param({"project_name": "A" + "b" * 59}, "a" + "b" * 59, "a" + "b" * 59, id="60-characters"),
+        pytest.param(
+            {"project_slug": "fraud", "package_name": "fraud_ml"}, "fraud", "fraud_ml", id="own-names"
+        ),
+    ],
+)
+def test_good_names_are_accepted(render: Render, data: dict[str, str], slug: str, package: str) -> None:
+    project = render(data)
+    answers = answers_of(project)
+    assert (answers["project_slug"], answers["package_name"]) == (slug, package)
+    assert (project / "src" / package / "cli.py").is_file()
+    scripts = tomllib.loads((project / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {slug: f"{package}.cli:app"}
+    for path in files_of(project):
+        if path.suffix == ".py":
+            compile(path.read_text(), str(path), "exec", dont_inherit=True)
+
+
+def test_the_chosen_catalog_and_schema_name_every_target(render: Render) -> None:
+    project = render({"catalog": "analytics", "schema": "_churn"})
+    for name, target in lakeforge_table(project)["targets"].items():
+        assert target["catalog"] == "analytics"
+        assert target["schema"] == f"_churn_{name}"
+        assert target["model"] == f"analytics._churn_{name}.churn_model"
+    assert settings_defaults(project)["catalog"] == "analytics"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Bad answers
+# --------------------------------------------------------------------------------------------------------
+BAD_ANSWERS = [
+    ("project_name", "9 lives"),
+    ("project_name", ""),
+    ("project_name", "a" * 61),
+    ("project_name", "Churn/Model"),
+    ("project_name", "Churn "),
+    ("project_name", "Churn  Model"),
+    ("project_slug", "Churn"),
+    ("project_slug", "churn--model"),
+    ("project_slug", "-churn"),
+    ("project_slug", "churn_model"),
+    ("project_slug", "churn-"),
+    ("package_name", "1pkg"),
+    ("package_name", "my-pkg"),
+    ("package_name", "mlflow"),
+    ("package_name", "pyspark"),
+    ("package_name", "class"),
+    ("description", "two\nlines"),
+    ("description", 'says "hi"'),
+    ("description", "C:\\New\\path"),
+    ("description", "x" * 201),
+    ("author_name", ""),
+    ("author_name", 'The "A" Team'),
+    ("author_email", "nobody"),
+    ("author_email", "a@b"),
+    ("author_email", "a b@example.com"),
+    ("databricks_runtime", "15.4"),
+    ("databricks_runtime", "latest"),
+    ("databricks_runtime", "15.4.x-cpu-ml-scala2.11"),
+    ("catalog", "Main"),
+    ("catalog", "1cat"),
+    ("catalog", "main.schema"),
+    ("catalog", ""),
+    ("schema", "my-schema"),
+    ("schema", "Churn"),
+    ("schema", ""),
+    ("host_dev", "http://adb-1.2.azuredatabricks.net"),
+    ("host_dev", "https://user:pw@host.net"),
+    ("host_dev", "https://adb-1.azuredatabricks.net/path?o=1"),
+    ("host_dev", "adb-1.azuredatabricks.net"),
+    ("host_staging", "https://localhost"),
+    ("host_staging", "https://adb-1.azuredatabricks.net:443"),
+    ("host_prod", "https://adb-1.azuredatabricks.net/?o=1"),
+    ("host_prod", "https://ADB-1.azuredatabricks.net"),
+]
+BAD_CHOICES = [
+    ("python_version", "3.10"),
+    ("cloud", "azurex"),
+    ("registry", "uc"),
+    ("ci", "gitlab"),
+]
+
+
+def _case_id(key: str, value: str) -> str:
+    shown = value if len(value) <= 20 else f"{value[:8]}...{len(value)}-chars"
+    return f"{key}={shown!r}"
+
+
+@pytest.fixture
+def empty_dir(tmp_path: Path) -> Path:
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    return dest
+
+
+@pytest.mark.parametrize(("key", "value"), [pytest.param(k, v, id=_case_id(k, v)) for k, v in BAD_ANSWERS])
+def test_a_bad_answer_is_rejected_with_its_value_and_nothing_written(
+    render_into: Callable[[Path, dict[str, Any]], Path], empty_dir: Path, key: str, value: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        render_into(empty_dir, {key: value})
+    message = str(raised.value)
+    assert f"question '{key}'" in message
+    assert f"{key} '{value}' is not allowed: " in message, message
+    allowed = message.split("is not allowed: ", 1)[1]
+    assert len(allowed.split()) >= 3, f"the message does not say what is allowed: {message}"
+    assert list(empty_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(("key", "value"), [pytest.param(k, v, id=_case_id(k, v)) for k, v in BAD_CHOICES])
+def test_an_answer_outside_the_choices_is_rejected_with_the_choices(
+    render_into: Callable[[Path, dict[str, Any]], Path], empty_dir: Path, key: str, value: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        render_into(empty_dir, {key: value})
+    message = str(raised.value)
+    choices = asked_questions()[key]["choices"]
+    allowed = choices.values() if isinstance(choices, dict) else choices
+    assert f"'{key}'" in message and f"'{value}'" in message, message
+    assert all(f"'{choice}'" in message for choice in allowed), message
+    assert list(empty_dir.iterdir()) == []
+
+
+def test_there_are_at_least_15_bad_answers() -> None:
+    assert len(BAD_ANSWERS) >= 15
+    asked = asked_questions()
+    validated = {name for name, spec in asked.items() if "validator" in spec}
+    assert validated <= {key for key, _ in BAD_ANSWERS}, "every validator has at least one bad answer"
+
+
+def run_lakeforge(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "LAKEFORGE_TEMPLATE"}  # render this checkout
+    return subprocess.run(
+        [str(LAKEFORGE), *map(str, args)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("project_name", "9 lives", "project_name '9 lives' is not allowed: "),
+        ("package_name", "class", "package_name 'class' is not allowed: "),
+        ("catalog", "main.schema", "catalog 'main.schema' is not allowed: "),
+        ("host_dev", "http://adb-1.2.azuredatabricks.net", "host_dev 'http://adb-1.2.azuredatabricks.net'"),
+        ("description", "two\nlines", "description 'two"),
+        ("cloud", "azurex", "'azurex' is not in"),
+    ],
+    ids=["project_name", "package_name", "catalog", "host_dev", "description-newline", "cloud-choice"],
+)
+def test_lakeforge_new_refuses_a_bad_answer_in_one_line(
+    tmp_path: Path, key: str, value: str, expected: str
+) -> None:
+    dest = tmp_path / "project"
+    result = run_lakeforge("new", dest, "--defaults", "--data", f"{key}={value}")
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not dest.exists() or not any(dest.iterdir())
+
+
+# --------------------------------------------------------------------------------------------------------
+# No secret anywhere
+# --------------------------------------------------------------------------------------------------------
+SECRET_PATTERNS = [
+    re.compile(r"dapi[0-9a-f]{32}"),
+    # A password given a value; an environment variable's name ("SOURCE_DB_PASSWORD") or a CI reference
+    # ($(...), ${...}, ${{ secrets.X }}) is where a secret comes from, not a secret.
+    re.compile(
+        r"password\s*[:=]\s*(?!(?-i:[\"']?[A-Z][A-Z0-9_]*([\"'\s,.;)]|$)))(?![\"']?\$)\S", re.I | re.M
+    ),
+    re.compile(r"BEGIN [A-Z ]*PRIVATE KEY"),
+    re.compile(r"DATABRICKS_TOKEN\s*[:=]", re.I),
+    re.compile(r"client_secret\s*[:=]\s*['\"][^'\"$]", re.I),
+]
+FAKE_SECRETS = {
+    "DATABRICKS_TOKEN": "dapi0123456789abcdef0123456789abcdef",
+    "DATABRICKS_CLIENT_SECRET": "fake-client-secret-4f9a1c",
+    "DATABRICKS_PASSWORD": "fake-password-8d2e7b",
+    "ARM_CLIENT_SECRET": "fake-arm-secret-5c3b9e",
+    "GITHUB_TOKEN": "ghp_fakeTokenThatMustNeverAppear0000",
+}
+
+
+def secrets_in(project: Path) -> list[str]:
+    found = []
+    for path in files_of(project):
+        text = path.read_text()
+        for pattern in SECRET_PATTERNS:
+            found += [f"{path.relative_to(project)}: {m[0]!r}" for m in pattern.finditer(text)]
+        found += [f"{path.relative_to(project)}: {name}" for name, v in FAKE_SECRETS.items() if v in text]
+    return found
+
+
+def test_the_secret_patterns_find_secrets(tmp_path: Path) -> None:
+    leaky = tmp_path / "leaky"
+    leaky.mkdir()
+    (leaky / "a.yml").write_text(
+        "token: dapi0123456789abcdef0123456789abcdef\npassword: hunter2\n"
+        "DATABRICKS_TOKEN=x\nclient_secret = 'abc'\n-----BEGIN PRIVATE KEY-----\n"
+    )
+    (leaky / "b.toml").write_text('source-db-password = "SOURCE_DB_PASSWORD"\nsecret: $(SECRET)\n')
+    assert len(secrets_in(leaky)) == 6  # dapi twice (pattern and fake value), nothing from b.toml
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_no_generated_file_holds_a_secret(render: Render, combo: dict[str, Any]) -> None:
+    assert secrets_in(render(combo)) == []
+
+
+@pytest.mark.parametrize("ci", CIS)
+def test_secrets_in_the_environment_never_reach_a_file(
+    render_into: Callable[[Path, dict[str, Any]], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ci: str,
+) -> None:
+    for name, value in FAKE_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABRICKS_HOST", "https://adb-999.9.azuredatabricks.net")
+    project = render_into(tmp_path / "project", {**HOSTS, "ci": ci})
+    assert secrets_in(project) == []
+    assert "adb-999" not in "".join(p.read_text() for p in files_of(project)), "the environment leaked in"
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS)
+def test_the_answers_file_holds_exactly_the_asked_answers(render: Render, combo: dict[str, Any]) -> None:
+    answers = answers_of(render(combo))
+    asked = set(asked_questions())
+    if combo["registry"] != "unity-catalog":
+        asked.discard("catalog")  # asked only for Unity Catalog
+    assert {k for k in answers if not k.startswith("_")} == asked
+    assert {k for k in answers if k.startswith("_")} == {"_commit", "_src_path"}
+    assert "node_type" not in answers and "uc" not in answers
+
+
+def test_the_answers_file_keeps_the_hosts_as_given(render: Render) -> None:
+    answers = answers_of(render(HOSTS))
+    assert {k: answers[k] for k in HOSTS} == HOSTS
+    assert secrets_in(render(HOSTS)) == []
+
+
+def test_no_question_asks_for_a_secret() -> None:
+    suspicious = re.compile(r"token|passw|secret|key|credential|pat$", re.I)
+    names = [name for name in copier_spec() if not name.startswith("_")]
+    assert [name for name in names if suspicious.search(name)] == []
+
+
+# --------------------------------------------------------------------------------------------------------
+# copier.yml itself
+# --------------------------------------------------------------------------------------------------------
+def test_every_question_has_help_a_default_and_a_validator_for_free_text() -> None:
+    questions = asked_questions()
+    assert next(iter(questions)) == "project_name", "the first question is project_name"
+    for name, spec in questions.items():
+        assert spec.get("help"), f"{name} has no help"
+        assert "default" in spec, f"{name} has no default (--defaults would stop at it)"
+        if spec.get("type", "str") == "str" and not spec.get("choices"):
+            assert spec.get("validator"), f"{name} is free text without a validator"
+
+
+def test_derived_values_are_never_asked() -> None:
+    spec = copier_spec()
+    for name in ["node_type", "uc"]:
+        assert spec[name]["when"] is False
+
+
+# --------------------------------------------------------------------------------------------------------
+# Slow: two generated projects installed and run for real
+# --------------------------------------------------------------------------------------------------------
+RUNS = {
+    "default": {},
+    "aws-azure-devops-workspace-fs-py312": {
+        "cloud": "aws",
+        "ci": "azure-devops",
+        "registry": "workspace",
+        "feature_store": True,
+        "python_version": "3.12",
+    },
+}
+STEPS = ["features", "train", "promote", "score", "monitor"]
+# What the outer `uv run` and pytest put in the environment, and what would point the generated project at
+# another environment, world or store. The inner uv must use the project's own .venv and its local world.
+_INHERITED = {
+    "VIRTUAL_ENV",
+    "UV_RUN_RECURSION_DEPTH",
+    "UV_PROJECT_ENVIRONMENT",
+    "UV_PROJECT",
+    "UV_PYTHON",
+    "UV_NO_SYNC",
+    "UV_FROZEN",
+    "UV_LOCKED",
+    "UV_NO_PROJECT",
+    "UV_SYSTEM_PYTHON",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "CONDA_PREFIX",
+    "LAKEHOUSE_DIR",
+    "LAKEFORGE_WORLD",
+    "SPARK_REMOTE",
+}
+_INHERITED_PREFIXES = ("DATABRICKS_", "MLFLOW_", "PYTEST_")
+
+
+def _uv() -> str:
+    found = shutil.which("uv", path=str(BIN)) or shutil.which("uv")
+    if found is None:
+        pytest.fail("uv is not installed; it is a dependency of lakeforge (uv sync --extra test)")
+    return found
+
+
+def _project_env() -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in _INHERITED and not k.startswith(_INHERITED_PREFIXES)
+    }
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != BIN]
+    env["PATH"] = os.pathsep.join(path)
+    return env
+
+
+def _find_python(version: str, env: dict[str, str]) -> str | None:
+    """An interpreter of this minor version already on this machine (uv's, on PATH, or pyenv's)."""
+
+    def works(command: list[str]) -> str | None:
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        except OSError:
+            return None
+        lines = done.stdout.strip().splitlines()
+        return lines[-1] if done.returncode == 0 and lines else None
+
+    found = works([_uv(), "python", "find", "--no-project", version])
+    if found:
+        return found
+    probe = "import sys; print(sys.executable)"
+    candidates = [f"python{version}"]
+    candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    for candidate in candidates:
+        found = works([candidate, "-c", probe])
+        if found:
+            return found
+    return None
+
+
+def _uv_run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_uv(), "run", "--directory", str(project), *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+def _tail(result: subprocess.CompletedProcess[str], chars: int = 6000) -> str:
+    return f"exit {result.returncode}\n{(result.stdout + result.stderr)[-chars:]}"
+
+
+@pytest.fixture(scope="module")
+def installed(render: Render, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, dict]]:
+    """`installed(run)`: a private copy of that run's project and the environment to run uv in it."""
+    projects: dict[str, tuple[Path, dict[str, str]]] = {}
+
+    def _installed(run: str) -> tuple[Path, dict[str, str]]:
+        if run not in projects:
+            data = dict(RUNS[run])
+            env = _project_env()
+            version = data.get("python_version", "3.11")
+            python = _find_python(version, env)
+            if python is None and version != "3.11":
+                # A fresh machine has Python 3.11 only (and uv may not download one): test the rest.
+                warnings.warn(f"no Python {version} here: {run} runs on Python 3.11", stacklevel=1)
+                data["python_version"] = "3.11"
+                python = _find_python("3.11", env)
+            if python is None:
+                pytest.fail(f"no Python {version} or 3.11 interpreter found for the generated project")
+            env["UV_PYTHON"] = python
+            project = tmp_path_factory.mktemp(run) / answers_of(render(data))["project_slug"]
+            shutil.copytree(render(data), project)
+            projects[run] = (project, env)
+        return projects[run]
+
+    return _installed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", list(RUNS))
+def test_the_generated_project_passes_its_own_tests(installed: Callable, run: str) -> None:
+    project, env = installed(run)
+    result = _uv_run(project, env, "pytest", "-q", "-p", "no:cacheprovider")
+    assert result.returncode == 0, _tail(result)
+    assert re.search(r"\d+ passed", result.stdout), _tail(result)
+    assert "skipped" not in result.stdout, _tail(result)
+    venv = (project / ".venv" / "pyvenv.cfg").read_text()  # uv used the project's own .venv, on its Python
+    python_version = answers_of(project)["python_version"]
+    assert re.search(rf"^version_info = {re.escape(python_version)}\.", venv, re.MULTILINE), venv
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", list(RUNS))
+def test_the_generated_project_is_ruff_clean(installed: Callable, run: str) -> None:
+    project, env = installed(run)
+    check = _uv_run(project, env, "ruff", "check", ".")
+    assert check.returncode == 0, _tail(check)
+    formatted = _uv_run(project, env, "ruff", "format", "--check", ".")
+    assert formatted.returncode == 0, _tail(formatted)
+
+
+@pytest.mark.slow
+def test_run_all_runs_the_five_steps_and_says_where_to_look(installed: Callable) -> None:
+    project, env = installed("default")
+    result = _uv_run(project, env, "churn-model", "-p", "customers=5000", "run-all")
+    assert result.returncode == 0, _tail(result)
+    output = result.stdout + result.stderr
+    for step in STEPS:
+        assert re.search(rf"\b{step}\b", output), f"step {step} missing from the output:\n{_tail(result)}"
+    assert "PROMOTED to @champion" in output
+    assert "MLflow UI" in result.stdout
+    assert (project / "lakehouse").is_dir(), "the local tables and MLflow store live in the project"

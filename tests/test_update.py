@@ -1,0 +1,636 @@
+"""`copier update` and `lakeforge update` between two real template releases: no user edit is ever lost.
+
+Real copier, real git: `tests/template_versions.py` builds a throwaway template repository with release A
+(v0.1.0) and release B (v0.2.0, this checkout's template: it renames a file with a migration, changes a
+setting, a README section and adds a CI step). Each test generates a project at A into its own git repository
+(the template's first-commit task makes it one), edits and commits like a user, then updates to B.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+from copier.errors import DirtyLocalWarning
+from lakeforge.errors import LakeforgeError
+from lakeforge.update import EXIT_CONFLICTS, UpdateResult, update_project
+
+from tests.template_versions import (
+    A_RENDERED,
+    A_TAG,
+    B_RENDERED,
+    B_TAG,
+    NEW_ENDPOINT,
+    OLD_ENDPOINT,
+    ROOT,
+    build_versions,
+    git,
+)
+
+LAKEFORGE = str(Path(sys.executable).with_name("lakeforge"))
+COPIER = str(Path(sys.executable).with_name("copier"))
+MOVE = ROOT / "migrations" / "move.py"
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")  # ${{ }} is GitHub's and Azure DevOps' own syntax
+MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_versions(tmp_path_factory.mktemp("template") / "lakeforge")
+
+
+def generate(versions: Path, dest: Path, data: dict[str, Any] | None = None, ref: str = A_TAG) -> Path:
+    """A project at `ref`, made by copier with its tasks: a git repository with one commit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DirtyLocalWarning)
+        copier.run_copy(
+            str(versions), str(dest), data=data or {}, defaults=True, unsafe=True, vcs_ref=ref, quiet=True
+        )
+    return dest
+
+
+def edit(project: Path, path: str, old: str, new: str) -> None:
+    file = project / path
+    text = file.read_text()
+    assert text.count(old) == 1, f"{path} must hold {old!r} once"
+    file.write_text(text.replace(old, new))
+
+
+def commit(project: Path, message: str = "my changes") -> None:
+    git(project, "add", "--all")
+    git(project, "commit", "-q", "-m", message)
+
+
+def tree(project: Path) -> dict[str, tuple[bytes, bool]]:
+    """Every file outside .git: its bytes and whether it is executable."""
+    files = {}
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if relative.parts[0] == ".git" or not path.is_file():
+            continue
+        files[relative.as_posix()] = (path.read_bytes(), bool(path.stat().st_mode & stat.S_IXUSR))
+    return files
+
+
+def status(project: Path) -> str:
+    return git(project, "status", "--porcelain")
+
+
+def unmerged(project: Path) -> str:
+    return git(project, "ls-files", "--unmerged")
+
+
+def marked(project: Path) -> list[str]:
+    """Files holding copier's inline conflict markers."""
+    found = []
+    for name, (content, _) in tree(project).items():
+        lines = content.decode(errors="replace").splitlines()
+        if any(line.rstrip() in MARKERS for line in lines):
+            found.append(name)
+    return found
+
+
+def jinja_leftovers(project: Path) -> list[str]:
+    found = []
+    for name, (content, _) in tree(project).items():
+        for number, line in enumerate(content.decode(errors="replace").splitlines(), 1):
+            if JINJA_LEFTOVER.search(line):
+                found.append(f"{name}:{number}: {line.strip()}")
+    return found
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "LAKEFORGE_TEMPLATE"}
+    return subprocess.run(
+        [LAKEFORGE, *map(str, args)],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+
+
+def assert_b_applied(project: Path) -> None:
+    for path, text in B_RENDERED.items():
+        assert text in (project / path).read_text(), f"B's change is missing from {path}: {text!r}"
+    for path, text in A_RENDERED.items():
+        if (project / path).exists():
+            assert text not in (project / path).read_text(), f"A's {text!r} is still in {path}"
+    assert not (project / OLD_ENDPOINT).exists()
+
+
+# --------------------------------------------------------------------------------------------------------
+# The first-commit task
+# --------------------------------------------------------------------------------------------------------
+def test_a_new_project_is_a_git_repository_with_one_commit_even_without_a_git_identity(
+    versions: Path, tmp_path: Path
+) -> None:
+    """Plain `copier copy` in a process of its own, with no git identity configured anywhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "EMAIL"}
+    env |= {"GIT_CONFIG_GLOBAL": str(tmp_path / "no-gitconfig"), "GIT_CONFIG_NOSYSTEM": "1"}
+    project = tmp_path / "churn-model"
+    done = subprocess.run(
+        [COPIER, "copy", "--trust", "--defaults", "--vcs-ref", A_TAG, "-d", "author_name=Ada Team"]
+        + [str(versions), str(project)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert git(project, "log", "--format=%an <%ae>|%s").splitlines() == [
+        f"Ada Team <data-science@example.com>|Generate from lakeforge {A_TAG}"
+    ]
+    assert git(project, "branch", "--show-current").strip() == "main"
+    assert status(project) == "", "everything generated is committed"
+    assert ".copier-answers.yml" in git(project, "ls-files")
+
+
+def test_a_project_in_a_folder_of_a_larger_repository_is_left_to_it_and_updates(
+    versions: Path, tmp_path: Path
+) -> None:
+    monorepo = tmp_path / "monorepo"
+    monorepo.mkdir()
+    git(monorepo, "init", "-q")
+    project = generate(versions, monorepo / "models" / "churn-model")
+    assert not (project / ".git").exists()
+    assert git(monorepo, "rev-list", "--all") == "", "nothing was committed in the user's repository"
+    edit(project, OLD_ENDPOINT, *WORKLOAD)
+    edit(project, "src/churn_model/config.py", *CLASHES["src/churn_model/config.py"][:2])
+    commit(monorepo)
+    result = update_project(project, to=B_TAG)
+    assert result.conflicts == ("src/churn_model/config.py",), "paths are the project's own"
+    assert WORKLOAD[1] in (project / NEW_ENDPOINT).read_text()
+    assert unmerged(monorepo).count("\t") == 3, "only config.py is unmerged (its three stages)"
+
+
+# --------------------------------------------------------------------------------------------------------
+# 1 and 6: an untouched project
+# --------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def untouched(versions: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, UpdateResult]:
+    project = generate(versions, tmp_path_factory.mktemp("untouched") / "churn-model")
+    return project, update_project(project, to=B_TAG)
+
+
+def test_an_untouched_project_gets_every_change_and_no_conflict(untouched: tuple[Path, UpdateResult]) -> None:
+    project, result = untouched
+    assert result.clean, result
+    assert (result.from_version, result.to_version) == (A_TAG, B_TAG)
+    assert_b_applied(project)
+    assert marked(project) == [] and unmerged(project) == ""
+    changed = {change.path for change in result.changes}
+    assert {
+        ".copier-answers.yml",
+        "src/churn_model/config.py",
+        "README.md",
+        ".github/workflows/ci.yml",
+    } <= changed
+    assert len(git(project, "log", "--oneline").splitlines()) == 1, "the first-commit task ran on update"
+    (rename,) = [change for change in result.changes if change.path == NEW_ENDPOINT]
+    assert (rename.status[0], rename.renamed_from) == ("R", OLD_ENDPOINT), "the migration moved it (git mv)"
+
+
+def test_an_updated_untouched_project_is_identical_to_a_fresh_copy(
+    untouched: tuple[Path, UpdateResult], versions: Path, tmp_path: Path
+) -> None:
+    """Every file outside .git, byte for byte and executable bit, .copier-answers.yml (`_commit`) included."""
+    project, _ = untouched
+    fresh = generate(versions, tmp_path / "churn-model", ref=B_TAG)
+    updated, copied = tree(project), tree(fresh)
+    assert sorted(updated) == sorted(copied)
+    different = [name for name in updated if updated[name] != copied[name]]
+    assert different == []
+
+
+@pytest.mark.slow
+def test_an_updated_untouched_project_passes_its_own_tests(
+    untouched: tuple[Path, UpdateResult], tmp_path: Path
+) -> None:
+    project = tmp_path / "churn-model"
+    shutil.copytree(untouched[0], project)
+    result = subprocess.run(
+        [_uv(), "run", "--directory", str(project), "pytest", "-q", "-p", "no:cacheprovider"],
+        env=_project_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    output = f"exit {result.returncode}\n{(result.stdout + result.stderr)[-6000:]}"
+    assert result.returncode == 0, output
+    assert re.search(r"\d+ passed", result.stdout), output
+
+
+# --------------------------------------------------------------------------------------------------------
+# 2: the user's own edits, where the template changed nothing
+# --------------------------------------------------------------------------------------------------------
+USER_EDITS = [
+    # (file, template text, the user's text)
+    ("src/churn_model/training.py", '"max_iter": 200', '"max_iter": 350'),
+    (
+        "src/churn_model/features.py",
+        '    "days_since_last_session",\n',
+        '    "days_since_last_session",\n    "tenure_months",\n',
+    ),
+    (
+        "README.md",
+        "## Your own data\n",
+        "## Your own data\n\nOur CRM export lands in main.crm.customers every night.\n",
+    ),
+    ("src/churn_model/data.py", "HISTORY_DAYS = 90", "HISTORY_DAYS = 180"),
+]
+USER_FILE = ("src/churn_model/crm.py", '"""Reads our CRM export."""\n')
+
+
+def make_user_edits(project: Path) -> None:
+    for path, old, new in USER_EDITS:
+        edit(project, path, old, new)
+    (project / USER_FILE[0]).write_text(USER_FILE[1])
+    commit(project)
+
+
+def assert_user_edits_intact(project: Path) -> None:
+    for path, _, new in USER_EDITS:
+        assert new in (project / path).read_text(), f"the user's edit of {path} is gone"
+    assert (project / USER_FILE[0]).read_text() == USER_FILE[1]
+
+
+def test_edits_where_the_template_changed_nothing_all_survive(versions: Path, tmp_path: Path) -> None:
+    project = generate(versions, tmp_path / "churn-model")
+    make_user_edits(project)
+    result = update_project(project, to=B_TAG)
+    assert result.clean, result
+    assert_user_edits_intact(project)
+    assert_b_applied(project)
+    assert marked(project) == [] and unmerged(project) == ""
+
+
+# --------------------------------------------------------------------------------------------------------
+# 3: the user changed the lines the template changed
+# --------------------------------------------------------------------------------------------------------
+CLASHES = {
+    # file: (A's text, the user's text, B's text): B changed the same lines
+    "src/churn_model/config.py": (
+        "drift_threshold: float = 0.25",
+        "drift_threshold: float = 0.3",
+        "drift_threshold: float = 0.2",
+    ),
+    "README.md": (
+        "copier update --trust        # or: lakeforge update",
+        "make update                  # our wrapper",
+        "lakeforge update             # or, without lakeforge: copier update --trust --defaults",
+    ),
+    ".github/workflows/ci.yml": (
+        "      - run: uv sync\n",
+        "      - run: uv sync\n      - run: uv run mypy src\n",
+        "      - run: uv run ruff check\n",
+    ),
+}
+
+
+def test_edits_to_the_lines_the_template_changed_are_conflicts_in_exactly_those_files(
+    versions: Path, tmp_path: Path
+) -> None:
+    project = generate(versions, tmp_path / "churn-model")
+    for path, (old, mine, _) in CLASHES.items():
+        edit(project, path, old, mine)
+    commit(project)
+    result = run_cli("update", project, "--to", B_TAG)
+    assert result.returncode == EXIT_CONFLICTS, result.stdout + result.stderr
+    assert sorted(marked(project)) == sorted(CLASHES)
+    for path, (_, mine, theirs) in CLASHES.items():
+        text = (project / path).read_text()
+        conflict = text[text.index(MARKERS[0]) : text.index(MARKERS[1])]
+        mine, theirs = mine.splitlines()[-1], theirs.splitlines()[-1]  # the lines that differ
+        assert mine in conflict, f"the user's {mine!r} was overwritten in {path}"
+        assert theirs in conflict, f"the template's {theirs!r} is missing from {path}"
+    summary = result.stdout.split("Conflicts to resolve (3):")
+    assert len(summary) == 2, result.stdout
+    assert sorted(re.findall(r"^  (\S+)  \(marked", summary[1], re.MULTILINE)) == sorted(CLASHES)
+    assert f"template {A_TAG} -> {B_TAG}" in result.stdout
+    # Everything else still merged: B's rename and its other changes are there.
+    assert (project / NEW_ENDPOINT).is_file() and not (project / OLD_ENDPOINT).exists()
+
+
+# --------------------------------------------------------------------------------------------------------
+# 4: a dirty working tree, or no git at all
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dirt", ["modified", "untracked", "staged"])
+def test_a_dirty_working_tree_is_refused_and_nothing_is_touched(
+    versions: Path, tmp_path: Path, dirt: str
+) -> None:
+    project = generate(versions, tmp_path / "churn-model")
+    if dirt == "untracked":
+        (project / "notes.txt").write_text("to do\n")
+    else:
+        edit(project, "src/churn_model/training.py", '"max_iter": 200', '"max_iter": 300')
+        if dirt == "staged":
+            git(project, "add", "--all")
+    before = (
+        tree(project),
+        status(project),
+        git(project, "rev-parse", "HEAD"),
+        git(project, "ls-files", "-s"),
+    )
+    result = run_cli("update", project, "--to", B_TAG)
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert "\n" not in message and "uncommitted changes" in message and "Traceback" not in message, message
+    assert result.stdout == ""
+    after = (
+        tree(project),
+        status(project),
+        git(project, "rev-parse", "HEAD"),
+        git(project, "ls-files", "-s"),
+    )
+    assert after == before
+
+
+def test_a_project_outside_git_is_refused_and_nothing_is_touched(versions: Path, tmp_path: Path) -> None:
+    project = generate(versions, tmp_path / "churn-model")
+    shutil.rmtree(project / ".git")
+    before = tree(project)
+    with pytest.raises(LakeforgeError, match="not in a git repository"):
+        update_project(project, to=B_TAG)
+    assert tree(project) == before
+
+
+def test_a_folder_that_is_not_a_generated_project_is_refused(tmp_path: Path) -> None:
+    result = run_cli("update", tmp_path)
+    assert result.returncode == 1
+    assert "has no .copier-answers.yml" in result.stderr and "\n" not in result.stderr.strip()
+
+
+# --------------------------------------------------------------------------------------------------------
+# 5: a file the template renames (with the migration)
+# --------------------------------------------------------------------------------------------------------
+WORKLOAD = ('"workload_size": "Small"', '"workload_size": "Medium"')  # a line the template did not change
+
+
+def test_an_edit_to_a_renamed_file_survives_under_the_new_name_with_plain_copier(
+    versions: Path, tmp_path: Path
+) -> None:
+    """Plain `copier update`, without lakeforge: the migration is the template's, not the CLI's."""
+    project = generate(versions, tmp_path / "churn-model")
+    edit(project, OLD_ENDPOINT, *WORKLOAD)
+    commit(project)
+    done = subprocess.run(
+        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    endpoint = (project / NEW_ENDPOINT).read_text()
+    assert WORKLOAD[1] in endpoint, "the user's edit is lost"
+    assert B_RENDERED[NEW_ENDPOINT] in endpoint, "the template's change to the renamed file is lost"
+    assert not (project / OLD_ENDPOINT).exists()
+    assert marked(project) == [] and unmerged(project) == "", "a clean merge, no conflict"
+    moved = re.compile(rf"^R. {OLD_ENDPOINT} -> {NEW_ENDPOINT}$", re.MULTILINE)
+    assert moved.search(status(project)), status(project)
+    assert "migration: merged databricks/serving/champion.json cleanly" in done.stderr
+
+
+def test_an_edit_to_a_renamed_file_conflicts_only_where_the_template_changed_the_same_line(
+    versions: Path, tmp_path: Path
+) -> None:
+    project = generate(versions, tmp_path / "churn-model")
+    edit(project, OLD_ENDPOINT, *WORKLOAD)
+    edit(project, OLD_ENDPOINT, '"key": "environment"', '"key": "stage"')
+    commit(project)
+    result = update_project(project, to=B_TAG)
+    assert result.conflicts == (NEW_ENDPOINT,)
+    endpoint = (project / NEW_ENDPOINT).read_text()
+    conflict = endpoint[endpoint.index(MARKERS[0]) : endpoint.index(MARKERS[1])]
+    assert '"key": "stage"' in conflict and '"key": "target"' in conflict
+    assert WORKLOAD[1] in endpoint and WORKLOAD[1] not in conflict, (
+        "the other edit merged outside the conflict"
+    )
+    assert endpoint.count(MARKERS[0]) == 1
+    # Merge tools get the real common ancestor: the old version's file, not an empty one.
+    ancestor = git(project, "show", f":1:{NEW_ENDPOINT}")
+    assert '"key": "environment"' in ancestor and WORKLOAD[0] in ancestor
+
+
+# --------------------------------------------------------------------------------------------------------
+# 7: every combination of the options that shape the tree
+# --------------------------------------------------------------------------------------------------------
+COMBINATIONS = [
+    {"cloud": cloud, "ci": ci, "registry": registry, "feature_store": feature_store}
+    for cloud, ci, registry, feature_store in product(
+        ["azure", "aws", "gcp"], ["github", "azure-devops"], ["unity-catalog", "workspace"], [False, True]
+    )
+]
+# Four of them hold every value of every option and every pair of values of ci, registry and feature_store
+# (an orthogonal array): the quick check. The other twenty are `slow` (an update takes seconds).
+QUICK = [
+    {"cloud": "azure", "ci": "github", "registry": "unity-catalog", "feature_store": False},
+    {"cloud": "aws", "ci": "github", "registry": "workspace", "feature_store": True},
+    {"cloud": "gcp", "ci": "azure-devops", "registry": "unity-catalog", "feature_store": True},
+    {"cloud": "aws", "ci": "azure-devops", "registry": "workspace", "feature_store": False},
+]
+REST = [combo for combo in COMBINATIONS if combo not in QUICK]
+
+
+def _combo_id(combo: dict[str, Any]) -> str:
+    return "-".join(str(v) if not isinstance(v, bool) else ("fs" if v else "nofs") for v in combo.values())
+
+
+def _update_one(versions: str, scratch: str, combo: dict[str, Any]) -> list[str]:
+    """Copy at A, update to B, and say what is wrong (run in a worker process)."""
+    project = generate(Path(versions), Path(scratch) / _combo_id(combo) / "project", data=combo)
+    result = update_project(project, to=B_TAG)
+    problems = [f"conflict in {path}" for path in result.conflicts + result.rejects]
+    problems += [f"unmerged: {line}" for line in unmerged(project).splitlines()]
+    problems += [f"Jinja left: {line}" for line in jinja_leftovers(project)]
+    if not (project / NEW_ENDPOINT).is_file() or (project / OLD_ENDPOINT).exists():
+        problems.append("the serving endpoint was not moved")
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    problems += [f"answer {k} became {answers.get(k)!r}" for k, v in combo.items() if answers.get(k) != v]
+    if answers["_commit"] != B_TAG:
+        problems.append(f"_commit is {answers['_commit']}")
+    return problems
+
+
+def update_all(versions: Path, scratch: Path, combos: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The updates run in parallel processes (copier changes the working directory: no threads)."""
+    workers = max(2, min(len(combos), os.cpu_count() or 2))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {_combo_id(c): pool.submit(_update_one, str(versions), str(scratch), c) for c in combos}
+        return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def quick_updates(versions: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    return update_all(versions, tmp_path_factory.mktemp("combinations"), QUICK)
+
+
+@pytest.fixture(scope="module")
+def other_updates(versions: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    return update_all(versions, tmp_path_factory.mktemp("combinations"), REST)
+
+
+def test_the_quick_combinations_cover_every_value_and_pair() -> None:
+    for option in COMBINATIONS[0]:
+        assert {c[option] for c in QUICK} == {c[option] for c in COMBINATIONS}, option
+    for first, second in [("ci", "registry"), ("ci", "feature_store"), ("registry", "feature_store")]:
+        assert len({(c[first], c[second]) for c in QUICK}) == 4, (first, second)
+
+
+@pytest.mark.parametrize("combo", QUICK, ids=_combo_id)
+def test_combinations_update_cleanly(quick_updates: dict[str, list[str]], combo: dict) -> None:
+    assert quick_updates[_combo_id(combo)] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("combo", REST, ids=_combo_id)
+def test_every_other_combination_updates_cleanly(other_updates: dict[str, list[str]], combo: dict) -> None:
+    assert other_updates[_combo_id(combo)] == []
+
+
+# --------------------------------------------------------------------------------------------------------
+# 8: changing an answer on update
+# --------------------------------------------------------------------------------------------------------
+def test_switching_ci_platform_replaces_its_files_and_keeps_every_other_edit(
+    versions: Path, tmp_path: Path
+) -> None:
+    project = generate(versions, tmp_path / "churn-model", data={"ci": "azure-devops"})
+    assert (project / "pipelines/ci.yml").is_file() and not (project / ".github").exists()
+    make_user_edits(project)
+    result = update_project(project, to=B_TAG, data={"ci": "github"})
+    assert result.clean, result
+    assert not (project / "pipelines").exists(), "the old platform's files are gone"
+    for name in ["ci.yml", "deploy.yml", "template-update.yml"]:
+        assert (project / ".github/workflows" / name).is_file(), f".github/workflows/{name} is missing"
+    assert_user_edits_intact(project)
+    assert_b_applied(project)
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["ci"] == "github"
+    assert ".github/workflows/" in (project / "README.md").read_text(), "the README follows the new answer"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Files that are the user's (_skip_if_exists)
+# --------------------------------------------------------------------------------------------------------
+def test_data_py_is_never_changed_by_an_update(versions: Path, tmp_path: Path) -> None:
+    """A later release changes data.py; a project keeps its own, edited or not."""
+    repo = tmp_path / "template"
+    git(tmp_path, "clone", "-q", str(versions), str(repo))
+    edit(repo, "template/src/{{package_name}}/data.py", "HISTORY_DAYS = 90", "HISTORY_DAYS = 120")
+    commit(repo, "C: a longer synthetic history")
+    git(repo, "tag", "v0.2.1")
+    project = generate(repo, tmp_path / "churn-model", ref=B_TAG)
+    before = (project / "src/churn_model/data.py").read_bytes()
+    result = update_project(project, to="v0.2.1")
+    assert result.clean and result.to_version == "v0.2.1"
+    assert (project / "src/churn_model/data.py").read_bytes() == before
+    assert "src/churn_model/data.py" not in {change.path for change in result.changes}
+
+
+# --------------------------------------------------------------------------------------------------------
+# The migration script on its own: idempotent, and safe without git
+# --------------------------------------------------------------------------------------------------------
+def move(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(MOVE), *args], cwd=project, capture_output=True, text=True, check=True
+    )
+
+
+def test_the_migration_moves_once_and_then_does_nothing(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "databricks").mkdir(parents=True)
+    (project / OLD_ENDPOINT).write_text('{"edited": true}\n')
+    git(project, "init", "-q")
+    commit(project)
+    first = move(project, OLD_ENDPOINT, NEW_ENDPOINT)
+    assert f"git mv {OLD_ENDPOINT} {NEW_ENDPOINT}" in first.stderr
+    assert status(project) == f"R  {OLD_ENDPOINT} -> {NEW_ENDPOINT}\n"
+    migrated = tree(project)
+    second = move(project, OLD_ENDPOINT, NEW_ENDPOINT)
+    assert "nothing to move" in second.stderr
+    assert tree(project) == migrated and status(project) == f"R  {OLD_ENDPOINT} -> {NEW_ENDPOINT}\n"
+    after = move(project, "--stage=after", "--template=unused", "--from=v0.1.0", OLD_ENDPOINT, NEW_ENDPOINT)
+    assert "nothing to re-merge" in after.stderr and tree(project) == migrated
+
+
+def test_the_migration_never_overwrites_and_moves_plainly_without_git(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "databricks/serving").mkdir(parents=True)
+    (project / OLD_ENDPOINT).write_text("old\n")
+    (project / NEW_ENDPOINT).write_text("new\n")
+    assert "left as is" in move(project, OLD_ENDPOINT, NEW_ENDPOINT).stderr
+    assert (project / OLD_ENDPOINT).read_text() == "old\n" and (project / NEW_ENDPOINT).read_text() == "new\n"
+    (project / NEW_ENDPOINT).unlink()
+    assert "moved" in move(project, OLD_ENDPOINT, NEW_ENDPOINT).stderr  # not a git repository: a plain move
+    assert (project / NEW_ENDPOINT).read_text() == "old\n" and not (project / OLD_ENDPOINT).exists()
+
+
+def test_copier_yml_runs_the_migration_for_v0_2_0_before_and_after_the_update() -> None:
+    spec = yaml.safe_load((ROOT / "copier.yml").read_text())
+    migrations = [m for m in spec["_migrations"] if m["version"] == B_TAG]
+    assert [m["when"] for m in migrations] == ["{{ _stage == 'before' }}", "{{ _stage == 'after' }}"]
+    for migration in migrations:
+        assert migration["command"][:2] == [
+            "{{ _copier_python }}",
+            "{{ _copier_conf.src_path }}/migrations/move.py",
+        ]
+        assert migration["command"][-2:] == [OLD_ENDPOINT, NEW_ENDPOINT]
+    (task,) = spec["_tasks"]
+    assert task["when"] == "{{ _copier_operation == 'copy' }}"
+
+
+# --------------------------------------------------------------------------------------------------------
+# The generated project's own tests, run like test_template.py runs them (own .venv, local world)
+# --------------------------------------------------------------------------------------------------------
+_BIN = Path(sys.executable).parent
+_INHERITED = {
+    "VIRTUAL_ENV",
+    "UV_RUN_RECURSION_DEPTH",
+    "UV_PROJECT_ENVIRONMENT",
+    "UV_PROJECT",
+    "UV_PYTHON",
+    "UV_NO_SYNC",
+    "UV_FROZEN",
+    "UV_LOCKED",
+    "UV_NO_PROJECT",
+    "UV_SYSTEM_PYTHON",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "CONDA_PREFIX",
+    "LAKEHOUSE_DIR",
+    "LAKEFORGE_WORLD",
+    "SPARK_REMOTE",
+}
+_INHERITED_PREFIXES = ("DATABRICKS_", "MLFLOW_", "PYTEST_")
+
+
+def _uv() -> str:
+    found = shutil.which("uv", path=str(_BIN)) or shutil.which("uv")
+    if found is None:
+        pytest.fail("uv is not installed; it is a dependency of lakeforge (uv sync --extra test)")
+    return found
+
+
+def _project_env() -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in _INHERITED and not k.startswith(_INHERITED_PREFIXES)
+    }
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != _BIN)
+    return env
