@@ -93,6 +93,8 @@ def train(world: World, settings: Settings, feature_table_version: int | None = 
             input_example=example,
             registered_model_name=settings.model,
             pyfunc_predict_fn="predict_proba",
+            # What serving needs, pinned; without it MLflow exports this whole uv project (Sail, pytest, ...).
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
             # skops (no pickle) refuses HistGradientBoosting's tree nodes unless told to trust them.
             skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
         )
