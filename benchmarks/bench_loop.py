@@ -38,7 +38,8 @@ def timed(command: list[str], cwd: Path, **env: str) -> tuple[float, str]:
     done = subprocess.run(command, cwd=cwd, env=clean_env(**env), capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        tail = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{tail}")
     return elapsed, done.stdout + done.stderr
 
 
@@ -73,7 +74,8 @@ def main() -> None:
                 LAKEHOUSE_DIR=str(home),
             )
             walls.append(wall)
-            for step, seconds in re.findall(r"(\w+) ([\d.]+)s", output.split("Done in", 1)[1].splitlines()[0]):
+            done_line = output.split("Done in", 1)[1].splitlines()[0]
+            for step, seconds in re.findall(r"(\w+) ([\d.]+)s", done_line):
                 if step in steps:
                     steps[step].append(float(seconds))
 

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.generated_project import project_env, uv
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LAKEFORGE = BIN / "lakeforge"
@@ -533,43 +535,6 @@ RUNS = {
     },
 }
 STEPS = ["features", "train", "promote", "score", "monitor"]
-# What the outer `uv run` and pytest put in the environment, and what would point the generated project at
-# another environment, world or store. The inner uv must use the project's own .venv and its local world.
-_INHERITED = {
-    "VIRTUAL_ENV",
-    "UV_RUN_RECURSION_DEPTH",
-    "UV_PROJECT_ENVIRONMENT",
-    "UV_PROJECT",
-    "UV_PYTHON",
-    "UV_NO_SYNC",
-    "UV_FROZEN",
-    "UV_LOCKED",
-    "UV_NO_PROJECT",
-    "UV_SYSTEM_PYTHON",
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "CONDA_PREFIX",
-    "LAKEHOUSE_DIR",
-    "LAKEFORGE_WORLD",
-    "SPARK_REMOTE",
-}
-_INHERITED_PREFIXES = ("DATABRICKS_", "MLFLOW_", "PYTEST_")
-
-
-def _uv() -> str:
-    found = shutil.which("uv", path=str(BIN)) or shutil.which("uv")
-    if found is None:
-        pytest.fail("uv is not installed; it is a dependency of lakeforge (uv sync --extra test)")
-    return found
-
-
-def _project_env() -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in _INHERITED and not k.startswith(_INHERITED_PREFIXES)
-    }
-    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != BIN]
-    env["PATH"] = os.pathsep.join(path)
-    return env
 
 
 def _find_python(version: str, env: dict[str, str]) -> str | None:
@@ -583,7 +548,7 @@ def _find_python(version: str, env: dict[str, str]) -> str | None:
         lines = done.stdout.strip().splitlines()
         return lines[-1] if done.returncode == 0 and lines else None
 
-    found = works([_uv(), "python", "find", "--no-project", version])
+    found = works([uv(), "python", "find", "--no-project", version])
     if found:
         return found
     probe = "import sys; print(sys.executable)"
@@ -598,7 +563,7 @@ def _find_python(version: str, env: dict[str, str]) -> str | None:
 
 def _uv_run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_uv(), "run", "--directory", str(project), *args],
+        [uv(), "run", "--directory", str(project), *args],
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -619,7 +584,7 @@ def installed(render: Render, tmp_path_factory: pytest.TempPathFactory) -> Calla
     def _installed(run: str) -> tuple[Path, dict[str, str]]:
         if run not in projects:
             data = dict(RUNS[run])
-            env = _project_env()
+            env = project_env()
             version = data.get("python_version", "3.11")
             python = _find_python(version, env)
             if python is None and version != "3.11":

@@ -28,6 +28,7 @@ from copier.errors import DirtyLocalWarning
 from lakeforge.errors import LakeforgeError
 from lakeforge.update import EXIT_CONFLICTS, UpdateResult, update_project
 
+from tests.generated_project import project_env, uv
 from tests.template_versions import (
     A_RENDERED,
     A_TAG,
@@ -227,8 +228,8 @@ def test_an_updated_untouched_project_passes_its_own_tests(
     project = tmp_path / "churn-model"
     shutil.copytree(untouched[0], project)
     result = subprocess.run(
-        [_uv(), "run", "--directory", str(project), "pytest", "-q", "-p", "no:cacheprovider"],
-        env=_project_env(),
+        [uv(), "run", "--directory", str(project), "pytest", "-q", "-p", "no:cacheprovider"],
+        env=project_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -594,43 +595,3 @@ def test_copier_yml_runs_the_migration_for_v0_2_0_before_and_after_the_update() 
         assert migration["command"][-2:] == [OLD_ENDPOINT, NEW_ENDPOINT]
     (task,) = spec["_tasks"]
     assert task["when"] == "{{ _copier_operation == 'copy' }}"
-
-
-# --------------------------------------------------------------------------------------------------------
-# The generated project's own tests, run like test_template.py runs them (own .venv, local world)
-# --------------------------------------------------------------------------------------------------------
-_BIN = Path(sys.executable).parent
-_INHERITED = {
-    "VIRTUAL_ENV",
-    "UV_RUN_RECURSION_DEPTH",
-    "UV_PROJECT_ENVIRONMENT",
-    "UV_PROJECT",
-    "UV_PYTHON",
-    "UV_NO_SYNC",
-    "UV_FROZEN",
-    "UV_LOCKED",
-    "UV_NO_PROJECT",
-    "UV_SYSTEM_PYTHON",
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "CONDA_PREFIX",
-    "LAKEHOUSE_DIR",
-    "LAKEFORGE_WORLD",
-    "SPARK_REMOTE",
-}
-_INHERITED_PREFIXES = ("DATABRICKS_", "MLFLOW_", "PYTEST_")
-
-
-def _uv() -> str:
-    found = shutil.which("uv", path=str(_BIN)) or shutil.which("uv")
-    if found is None:
-        pytest.fail("uv is not installed; it is a dependency of lakeforge (uv sync --extra test)")
-    return found
-
-
-def _project_env() -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in _INHERITED and not k.startswith(_INHERITED_PREFIXES)
-    }
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != _BIN)
-    return env
