@@ -81,7 +81,7 @@ def train(world: World, settings: Settings, feature_table_version: int | None = 
             # The dataset's integer key and label are never missing; MLflow's hint about that is noise here.
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
             dataset = mlflow.data.from_pandas(train_rows, name=f"{FEATURE_TABLE}@v{version}", targets=LABEL)
-        mlflow.log_input(dataset, context="training")
+            mlflow.log_input(dataset, context="training")
         mlflow.log_metrics(metrics)
         _log_figures(model, test_rows, settings.seed)
 
