@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from databricks.sdk.service import compute, jobs, serving
+from lakeforge.config import PLACEHOLDERS as BOOTSTRAP_PLACEHOLDERS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -54,16 +55,7 @@ JOBS = {
 }
 JOB_PARAMETERS = ["catalog", "schema", "experiment", "model"]
 # What `lakeforge bootstrap` substitutes from the target; the serving endpoint also gets the champion.
-PLACEHOLDERS = {
-    "workspace_root",
-    "cluster_id",
-    "catalog",
-    "schema",
-    "experiment",
-    "model",
-    "target",
-    "project",
-}
+PLACEHOLDERS = set(BOOTSTRAP_PLACEHOLDERS)
 SERVING_PLACEHOLDERS = PLACEHOLDERS | {"champion_version"}
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
