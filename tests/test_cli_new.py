@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import yaml
 
-LAKEFORGE = str(Path(sys.executable).with_name("lakeforge"))
-
-
-def run_lakeforge(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "LAKEFORGE_TEMPLATE"}  # render this checkout
-    return subprocess.run(
-        [LAKEFORGE, *map(str, args)],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.lakeforge_cli import run_lakeforge
 
 
 def answers_of(project: Path) -> dict:

@@ -7,18 +7,15 @@ the real one: release v0.1.0, this lakeforge's release, then an untagged develop
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from lakeforge.template import RELEASE_TAG, TEMPLATE_ENV, Pin, pin_ref
 
+from tests.lakeforge_cli import run_lakeforge
 from tests.template_versions import git
 
-LAKEFORGE = str(Path(sys.executable).with_name("lakeforge"))
 OLD_TAG = "v0.1.0"
 
 
@@ -52,18 +49,6 @@ def released(tmp_path: Path) -> Path:
 def development(tmp_path: Path) -> Path:
     """A checkout that has older releases but not this lakeforge's tag."""
     return tiny_template(tmp_path / "development", [OLD_TAG])
-
-
-def run_lakeforge(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k != TEMPLATE_ENV}
-    return subprocess.run(
-        [LAKEFORGE, *map(str, args)],
-        env={**base, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def readme(project: Path) -> str:

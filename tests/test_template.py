@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,10 +25,10 @@ import pytest
 import yaml
 
 from tests.generated_project import project_env, uv
+from tests.lakeforge_cli import run_lakeforge
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-LAKEFORGE = BIN / "lakeforge"
 
 Render = Callable[[dict[str, Any]], Path]
 
@@ -377,18 +376,6 @@ def test_there_are_at_least_15_bad_answers() -> None:
     asked = asked_questions()
     validated = {name for name, spec in asked.items() if "validator" in spec}
     assert validated <= {key for key, _ in BAD_ANSWERS}, "every validator has at least one bad answer"
-
-
-def run_lakeforge(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "LAKEFORGE_TEMPLATE"}  # render this checkout
-    return subprocess.run(
-        [str(LAKEFORGE), *map(str, args)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.parametrize(

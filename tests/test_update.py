@@ -29,6 +29,7 @@ from lakeforge.errors import LakeforgeError
 from lakeforge.update import EXIT_CONFLICTS, UpdateResult, update_project
 
 from tests.generated_project import project_env, uv
+from tests.lakeforge_cli import run_lakeforge
 from tests.template_versions import (
     A_RENDERED,
     A_TAG,
@@ -41,7 +42,6 @@ from tests.template_versions import (
     git,
 )
 
-LAKEFORGE = str(Path(sys.executable).with_name("lakeforge"))
 COPIER = str(Path(sys.executable).with_name("copier"))
 MOVE = ROOT / "migrations" / "move.py"
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")  # ${{ }} is GitHub's and Azure DevOps' own syntax
@@ -114,18 +114,6 @@ def jinja_leftovers(project: Path) -> list[str]:
             if JINJA_LEFTOVER.search(line):
                 found.append(f"{name}:{number}: {line.strip()}")
     return found
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "LAKEFORGE_TEMPLATE"}
-    return subprocess.run(
-        [LAKEFORGE, *map(str, args)],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-    )
 
 
 def assert_b_applied(project: Path) -> None:
@@ -314,7 +302,7 @@ def test_edits_to_the_lines_the_template_changed_are_conflicts_in_exactly_those_
     for path, (old, mine, _) in CLASHES.items():
         edit(project, path, old, mine)
     commit(project)
-    result = run_cli("update", project, "--to", B_TAG)
+    result = run_lakeforge("update", project, "--to", B_TAG)
     assert result.returncode == EXIT_CONFLICTS, result.stdout + result.stderr
     assert sorted(marked(project)) == sorted(CLASHES)
     for path, (_, mine, theirs) in CLASHES.items():
@@ -351,7 +339,7 @@ def test_a_dirty_working_tree_is_refused_and_nothing_is_touched(
         git(project, "rev-parse", "HEAD"),
         git(project, "ls-files", "-s"),
     )
-    result = run_cli("update", project, "--to", B_TAG)
+    result = run_lakeforge("update", project, "--to", B_TAG)
     assert result.returncode == 1
     message = result.stderr.strip()
     assert "\n" not in message and "uncommitted changes" in message and "Traceback" not in message, message
@@ -375,7 +363,7 @@ def test_a_project_outside_git_is_refused_and_nothing_is_touched(versions: Path,
 
 
 def test_a_folder_that_is_not_a_generated_project_is_refused(tmp_path: Path) -> None:
-    result = run_cli("update", tmp_path)
+    result = run_lakeforge("update", tmp_path)
     assert result.returncode == 1
     assert "has no .copier-answers.yml" in result.stderr and "\n" not in result.stderr.strip()
 
