@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +71,33 @@ def render(tmp_path_factory: pytest.TempPathFactory) -> Render:
     return _render
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _runtime_pythons_on_path(tmp_path_factory: pytest.TempPathFactory):
+    """Make each supported runtime's Python (runtimes.yml: 3.11, 3.12) findable by uv, as on a developer's
+    machine: a generated project requires its runtime's Python, and uv here may neither download one nor use
+    pyenv's shims of versions pyenv has not activated (they exit 127). An installed interpreter that uv does
+    not find (pyenv's ~/.pyenv/versions/X.Y.*) is linked as `pythonX.Y` into a folder put first on PATH."""
+    import os
+    import shutil
+    import subprocess
+
+    from tests.runtimes import runtime_lines
+
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    folder = tmp_path_factory.mktemp("pythons")
+    for version in sorted({line["python"] for line in runtime_lines()}):
+        find = [uv or "uv", "python", "find", "--no-project", version]
+        if uv and subprocess.run(find, capture_output=True).returncode == 0:
+            continue
+        found = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+        if found:
+            (folder / f"python{version}").symlink_to(found[-1])
+    with pytest.MonkeyPatch.context() as patch:
+        if any(folder.iterdir()):
+            patch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+        yield
+
+
 @pytest.fixture(scope="session")
 def render_into() -> Callable[[Path, dict[str, Any]], Path]:
     """`render_into(dest, data)`: a fresh render, not cached (for bad answers and a changed environment)."""
@@ -111,3 +140,38 @@ def databricks_env(fake_workspace: FakeWorkspace, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
     return fake_workspace
+
+
+@pytest.fixture(scope="module")
+def installed(render: Render, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, dict]]:
+    """`installed(run)`: a private copy of that RUNS project and the environment to run uv in it, on its
+    runtime's Python, or on the oldest supported one where that is missing (the package runs on both)."""
+    from tests.generated_project import OLDEST_PYTHON, RUNS, find_python, project_env
+    from tests.runtimes import default_spark_version, runtime_of
+
+    projects: dict[str, tuple[Path, dict[str, str]]] = {}
+
+    def _installed(run: str) -> tuple[Path, dict[str, str]]:
+        if run not in projects:
+            data = dict(RUNS[run])
+            env = project_env()
+            version = runtime_of(data.get("databricks_runtime", default_spark_version()))["python"]
+            python = find_python(version, env)
+            if python is None:
+                warnings.warn(f"no Python {version} here: {run} runs on Python {OLDEST_PYTHON}", stacklevel=1)
+                python = find_python(OLDEST_PYTHON, env)
+            if python is None:
+                pytest.fail(
+                    f"no Python {version} or {OLDEST_PYTHON} interpreter found for the generated project"
+                )
+            env["UV_PYTHON"] = python
+            rendered = render(data)
+            project = (
+                tmp_path_factory.mktemp(run)
+                / yaml.safe_load((rendered / ".copier-answers.yml").read_text())["project_slug"]
+            )
+            shutil.copytree(rendered, project)
+            projects[run] = (project, env)
+        return projects[run]
+
+    return _installed

@@ -21,6 +21,7 @@ from lakeforge.cli import app
 from typer.testing import CliRunner
 
 from tests.fake_workspace import FakeWorkspace, MlflowServer
+from tests.runtimes import default_spark_version
 
 ROOT = "/Shared/churn-model/dev"  # the dev target's workspace_root, as the fake spells it (no /Workspace)
 CLUSTER = "churn-model-dev"
@@ -236,11 +237,15 @@ def test_a_cold_bootstrap_creates_everything(ws: FakeWorkspace, project: Path) -
     state = ws.state()
     (cluster,) = our_clusters(state)
     assert cluster["cluster_name"] == CLUSTER
-    assert cluster["spark_version"] == "15.4.x-cpu-ml-scala2.12"
+    assert cluster["spark_version"] == default_spark_version()  # runtimes.yml's default
     assert cluster["custom_tags"]["project"] == "churn-model"  # the file's own tags stay
     assert cluster["single_user_name"] == ws.user  # SINGLE_USER without a name: the caller
     (wheel,) = [lib["library"]["whl"] for lib in cluster["libraries"]]
-    assert re.fullmatch(rf"/Workspace{ROOT}/dist/[0-9a-f]{{16}}/churn_model-0\.1\.0-py3-none-any\.whl", wheel)
+    # the content hash names the folder and is the version's local label, so pip installs every new build
+    folder = re.fullmatch(
+        rf"/Workspace{ROOT}/dist/([0-9a-f]{{16}})/churn_model-0\.1\.0\+(\w+)-py3-none-any\.whl", wheel
+    )
+    assert folder and folder[1] == folder[2], wheel
 
     tree = state["workspace"]
     notebooks = sorted(p for p, o in tree.items() if p.startswith(f"{ROOT}/notebooks/"))
@@ -262,7 +267,7 @@ def test_a_cold_bootstrap_creates_everything(ws: FakeWorkspace, project: Path) -
     assert all(entry["sha256"] for entry in manifest["files"].values())
     assert tree[f"{ROOT}/experiment"]["object_type"] == "MLFLOW_EXPERIMENT"
 
-    assert "churn-model" in state["secret_scopes"]
+    assert "churn-model-dev" in state["secret_scopes"]  # one scope per target
     assert "main.churn_model_dev" in state["unity_catalog"]["schemas"]
     assert "main.churn_model_dev.churn_model" in state["unity_catalog"]["models"]
 
@@ -460,7 +465,7 @@ def test_secrets_are_put_once_and_never_shown(ws: FakeWorkspace, project: Path, 
     assert value not in result.stdout + result.stderr
     puts = [c for c in ws.calls(mutating_only=True) if c["path"] == "/api/2.0/secrets/put"]
     assert [c["body"]["key"] for c in puts] == ["db-password"]
-    assert list(ws.state()["secret_scopes"]["churn-model"]) == ["db-password"]
+    assert list(ws.state()["secret_scopes"]["churn-model-dev"]) == ["db-password"]
 
     ws.reset_calls()
     monkeypatch.setenv("CHURN_DB_PASSWORD", "another-value")

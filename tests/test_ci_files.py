@@ -22,6 +22,8 @@ import yaml
 from databricks.sdk.service import compute, jobs, serving
 from lakeforge.config import PLACEHOLDERS as BOOTSTRAP_PLACEHOLDERS
 
+from tests.runtimes import default_spark_version
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -88,11 +90,23 @@ def load_yaml(path: Path) -> dict:
     return yaml.load(path.read_text(), Loader=yaml.BaseLoader)
 
 
-def lakeforge_version_for(project: Path) -> str:
-    """The release a deploy pins: the one the project was generated from (_commit v1.2.3[-N-gHASH])."""
-    commit = str(yaml.safe_load((project / ".copier-answers.yml").read_text()).get("_commit", ""))
-    release = re.fullmatch(r"v?(\d+\.\d+\.\d+)(-\d+-g[0-9a-f]+)?", commit)
-    return release[1] if release else "0.1.0"
+def lakeforge_spec_for(project: Path) -> str:
+    """What a deploy installs: the release when the project was generated from a release tag (_commit v1.2.3),
+    else the template's git source at the commit it was rendered from (the local folder here: the renders of
+    these tests come from this checkout)."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    commit = str(answers.get("_commit", ""))
+    if re.fullmatch(r"v\d+\.\d+\.\d+", commit):
+        return f"lakeforge=={commit[1:]}"
+    return f"git+file://{answers['_src_path']}@"
+
+
+def check_spec(project: Path, spec: str) -> None:
+    expected = lakeforge_spec_for(project)
+    if expected.endswith("@"):
+        assert re.fullmatch(re.escape(expected) + "[0-9a-f]{40}", spec), spec
+    else:
+        assert spec == expected
 
 
 def load_json(project: Path, name: str) -> dict:
@@ -154,7 +168,9 @@ def test_github_deploy_tests_then_stages(render: Render, case: str) -> None:
         "databricks/**",
         "pyproject.toml",
     }
-    assert workflow["env"]["LAKEFORGE_VERSION"] == lakeforge_version_for(project)
+    check_spec(project, workflow["env"]["LAKEFORGE_SPEC"])
+    text = (project / ".github/workflows/deploy.yml").read_text()
+    assert "is a folder on the machine that generated the project" in text  # rendered from a local path
     deploy_jobs = workflow["jobs"]
     assert deploy_jobs["staging"]["needs"] == "test"
     assert deploy_jobs["prod"]["needs"] == "staging"
@@ -164,9 +180,13 @@ def test_github_deploy_tests_then_stages(render: Render, case: str) -> None:
         assert job["concurrency"] == {"group": f"deploy-{target}", "cancel-in-progress": "false"}
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
         assert job["env"]["DATABRICKS_AUTH_TYPE"] == "github-oidc"
-        commands = "\n".join(step.get("run", "") for step in job["steps"])
-        assert f"lakeforge bootstrap . --target {target} --yes --json" in commands
-        assert '"lakeforge==${LAKEFORGE_VERSION}"' in commands
+        commands = [step["run"] for step in job["steps"] if "run" in step]
+        lakeforge = 'uvx --from "${LAKEFORGE_SPEC}" lakeforge'
+        expected = [f'{lakeforge} bootstrap . --target {target} --yes --summary "$GITHUB_STEP_SUMMARY"']
+        if target == "staging":  # every job runs on staging, in order, before prod is touched
+            expected.append(f'{lakeforge} run all . --target {target} --summary "$GITHUB_STEP_SUMMARY"')
+        assert commands == expected
+        assert "--json" not in "".join(commands), "the summary is Markdown for a person, not raw JSON"
     assert "id-token" not in deploy_jobs["test"].get("permissions", {})
 
 
@@ -189,6 +209,12 @@ def test_azure_pipelines_match_the_schema(render: Render, case: str) -> None:
         cwd=project,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def stages_timeout(pipeline: dict) -> str:
+    """The staging deployment's timeout: it runs every job, longer than Azure DevOps' default hour."""
+    (staging,) = [s for s in pipeline["stages"] if s["stage"] == "Staging"]
+    return staging["jobs"][0]["timeoutInMinutes"]
 
 
 def _azure_scripts(node: object) -> Iterator[str]:
@@ -228,7 +254,10 @@ def test_azure_deploy_tests_then_stages(render: Render, case: str) -> None:
         "databricks/*",
         "pyproject.toml",
     }
-    assert pipeline["variables"]["LAKEFORGE_VERSION"] == lakeforge_version_for(project)
+    check_spec(project, pipeline["variables"]["LAKEFORGE_SPEC"])
+    text = (project / "pipelines/deploy.yml").read_text()
+    assert "is a folder on the machine that generated the project" in text  # rendered from a local path
+    assert stages_timeout(pipeline) == "300"
     stages = {stage["stage"]: stage for stage in pipeline["stages"]}
     assert list(stages) == ["Test", "Staging", "Prod"]
     assert stages["Staging"]["dependsOn"] == "Test"
@@ -247,8 +276,14 @@ def test_azure_deploy_tests_then_stages(render: Render, case: str) -> None:
         else:
             assert deploy["env"]["DATABRICKS_AUTH_TYPE"] == "azure-devops-oidc"
             script = deploy["script"]
-        assert f"lakeforge bootstrap . --target {target} --yes --json" in script
-        assert '"lakeforge==$(LAKEFORGE_VERSION)"' in script
+        lakeforge = 'uvx --from "$(LAKEFORGE_SPEC)" lakeforge'
+        lines = [line.strip() for line in script.splitlines() if line.strip().startswith("uvx ")]
+        expected = [f'{lakeforge} bootstrap . --target {target} --yes --summary "$summary"']
+        if target == "staging":
+            expected.append(f'{lakeforge} run all . --target {target} --summary "$summary"')
+        assert lines == expected
+        assert "trap 'echo \"##vso[task.uploadsummary]$summary\"' EXIT" in script  # uploaded even on failure
+        assert script.index("trap ") < script.index("uvx ")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -261,7 +296,7 @@ def test_cluster_payload(render: Render, case: str) -> None:
     # Every key is one the Clusters API knows: nothing is lost on the way through the SDK's dataclass.
     assert compute.ClusterSpec.from_dict(cluster).as_dict() == cluster
     assert cluster["node_type_id"] == NODE_TYPES[CASES[case]["cloud"]]
-    assert cluster["spark_version"] == "15.4.x-cpu-ml-scala2.12"
+    assert cluster["spark_version"] == default_spark_version()  # runtimes.yml's default
     assert cluster["autoscale"] == {"min_workers": 1, "max_workers": 2}
     assert cluster["autotermination_minutes"] == 30
     uc = CASES[case]["registry"] == "unity-catalog"

@@ -62,7 +62,10 @@ def test_the_generated_project_loads(project: Path) -> None:
         "promotion",
         "training",
     ]
-    assert config.secrets.scope == "churn-model" and dict(config.secrets.keys) == {}
+    assert config.run_all == ("feature_pipeline", "training", "promotion", "batch_inference", "monitoring")
+    assert config.secrets.scope == "churn-model-dev" and dict(config.secrets.keys) == {}
+    assert config.secrets.shared_with == ()
+    assert config.values()["secret_scope"] == "churn-model-dev"
     assert config.pypi_packages == ()
 
 
@@ -101,9 +104,20 @@ def test_the_workspace_registry_project_loads(render, tmp_path: Path) -> None:
             ("unknown key tool.lakeforge.targets.dev.warehouse",),
         ),
         (
-            'scope = "churn-model"',
-            'scope = "churn-model"\nbackend = "azure"',
+            "keys = {}",
+            'keys = {}\nbackend = "azure"',
             ("unknown key tool.lakeforge.secrets.backend",),
+        ),
+        ("keys = {}", 'keys = {}\nscope = "a b"', ("tool.lakeforge.secrets.scope 'a b' is not allowed",)),
+        (
+            "keys = {}",
+            'keys = {}\nscope = "${project}-${schema}"',
+            ("tool.lakeforge.secrets.scope uses unknown placeholder ${schema}",),
+        ),
+        (
+            'schema = "churn_model_dev"',
+            'schema = "churn_model_dev"\nsecret_scope = 3',
+            ("tool.lakeforge.targets.dev.secret_scope must be a string",),
         ),
         ("version = 1", 'version = "1"', ("tool.lakeforge.version must be an integer", 'string "1"')),
         (
@@ -117,6 +131,16 @@ def test_the_workspace_registry_project_loads(render, tmp_path: Path) -> None:
             ("tool.lakeforge.pypi_packages must be an array",),
         ),
         ("pypi_packages = []", "pypi_packages = [3]", ("tool.lakeforge.pypi_packages[0]",)),
+        (
+            'run_all = ["feature_pipeline",',
+            'run_all = ["feature_pipelin",',
+            ('tool.lakeforge.run_all[0] is string "feature_pipelin"', "batch_inference, feature_pipeline"),
+        ),
+        (
+            'run_all = ["feature_pipeline", "training",',
+            'run_all = ["feature_pipeline", "feature_pipeline",',
+            ("tool.lakeforge.run_all names 'feature_pipeline' twice",),
+        ),
         ("keys = {}", "keys = { password = 3 }", ("tool.lakeforge.secrets.keys.password",)),
         ("keys = {}", 'keys = { password = "NOT-AN-ENV" }', ("tool.lakeforge.secrets.keys.password",)),
         ("version = 1", "version = 2", ("tool.lakeforge.version is 2", "reads version 1")),
@@ -268,3 +292,50 @@ def test_fill_replaces_lakeforge_placeholders_only() -> None:
         "n": 3,
     }
     assert fill(payload, {**values, "cluster_id": "c-1"})["tasks"][0]["existing_cluster_id"] == "c-1"
+
+
+# --------------------------------------------------------------------------------------------------------
+# secret scopes: one per target unless the config names one
+# --------------------------------------------------------------------------------------------------------
+def test_each_target_has_its_own_secret_scope_by_default(project: Path) -> None:
+    scopes = {name: load_config(project, name).secrets.scope for name in ("dev", "staging", "prod")}
+    assert scopes == {"dev": "churn-model-dev", "staging": "churn-model-staging", "prod": "churn-model-prod"}
+
+
+def test_a_secret_scope_can_be_named_for_all_targets_or_for_one(project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace("keys = {}", 'keys = {}\nscope = "${project}_${target}_secrets"'))
+    assert load_config(project, "prod").secrets.scope == "churn-model_prod_secrets"
+
+    shared = text.replace("keys = {}", 'keys = {}\nscope = "team"')
+    pyproject.write_text(shared)
+    dev = load_config(project, "dev").secrets
+    assert dev.scope == "team" and dev.shared_with == ("staging", "prod")  # hosts unset: maybe one workspace
+
+    # different hosts: different workspaces, so not shared; an explicit per-target name wins
+    hosts = shared.replace(
+        '[tool.lakeforge.targets.prod]\nhost = ""',
+        '[tool.lakeforge.targets.prod]\nhost = "https://prod.example.com"',
+    ).replace(
+        '[tool.lakeforge.targets.dev]\nhost = ""',
+        '[tool.lakeforge.targets.dev]\nhost = "https://dev.example.com"\nsecret_scope = "dev-only"',
+    )
+    assert hosts != shared
+    pyproject.write_text(hosts)
+    assert load_config(project, "dev").secrets.scope == "dev-only"
+    # staging's host is unset, so it may be in prod's workspace; dev has a scope of its own
+    assert load_config(project, "staging").secrets.shared_with == ("prod",)
+    pyproject.write_text(
+        hosts.replace(
+            '[tool.lakeforge.targets.staging]\nhost = ""',
+            '[tool.lakeforge.targets.staging]\nhost = "https://staging.example.com"',
+        )
+    )
+    assert load_config(project, "prod").secrets.shared_with == ()
+
+
+def test_without_run_all_every_job_runs_in_file_name_order(project: Path) -> None:
+    order = '"feature_pipeline", "training", "promotion", "batch_inference", "monitoring"'
+    edit_toml(project, f"run_all = [{order}]\n", "")
+    assert load_config(project).run_all == tuple(job.key for job in load_config(project).jobs)

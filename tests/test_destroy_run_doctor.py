@@ -73,7 +73,7 @@ def test_destroy_removes_what_bootstrap_made_and_nothing_else(ws: FakeWorkspace,
     assert f"{ROOT}/notebooks/scratch" in tree and "/Shared/other/keep.py" in tree
     assert not [p for p in tree if p.startswith(f"{ROOT}/src") or p.endswith(".whl") or "/.lakeforge" in p]
     assert f"{ROOT}/notebooks/01_feature_pipeline" not in tree
-    assert "churn-model" not in after["secret_scopes"] and "team-scope" in after["secret_scopes"]
+    assert "churn-model-dev" not in after["secret_scopes"] and "team-scope" in after["secret_scopes"]
     # MLflow objects and the schema are kept by default
     assert f"{ROOT}/experiment" in tree
     assert "main.churn_model_dev.churn_model" in after["unity_catalog"]["models"]
@@ -85,6 +85,45 @@ def test_destroy_removes_what_bootstrap_made_and_nothing_else(ws: FakeWorkspace,
     again = lakeforge("destroy", project, "--target", "dev", "--yes", "--json")
     assert again.exit_code == 0, again.stderr
     assert mutating(ws) == []
+
+
+def test_destroy_dev_leaves_prods_secret_scope_alone_in_a_shared_workspace(
+    ws: FakeWorkspace, project: Path, monkeypatch
+) -> None:
+    """dev and prod in one workspace: each has its own scope, and destroying dev leaves prod's scope alone."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("keys = {}", 'keys = { db-password = "CHURN_DB_PASSWORD" }')
+    )
+    monkeypatch.setenv("CHURN_DB_PASSWORD", "not-shown-anywhere")
+    for target in ("dev", "prod"):
+        done = lakeforge("bootstrap", project, "--target", target, "--yes", "--json")
+        assert done.exit_code == 0, done.stderr
+    assert {"churn-model-dev", "churn-model-prod"} <= set(ws.state()["secret_scopes"])
+
+    result = lakeforge("destroy", project, "--target", "dev", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    scopes = ws.state()["secret_scopes"]
+    assert "churn-model-dev" not in scopes
+    assert list(scopes["churn-model-prod"]) == ["db-password"]
+    calls = ws.calls(mutating_only=True)
+    deleted = [c["body"] for c in calls if c["path"] == "/api/2.0/secrets/scopes/delete"]
+    assert deleted == [{"scope": "churn-model-dev"}]
+    assert our_jobs(ws.state()) == []  # dev's jobs are gone; prod's carry the prod target tag
+    assert any(j["settings"]["name"].startswith("[prod]") for j in ws.state()["jobs"].values())
+
+
+def test_destroy_keeps_a_scope_that_another_target_may_share(ws: FakeWorkspace, project: Path) -> None:
+    """A scope named explicitly for every target is shared: destroy keeps it and says why."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("keys = {}", 'keys = {}\nscope = "churn-team"'))
+    for target in ("dev", "prod"):
+        assert lakeforge("bootstrap", project, "--target", target, "--yes").exit_code == 0
+    result = lakeforge("destroy", project, "--target", "dev", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "churn-team" in ws.state()["secret_scopes"]
+    (row,) = [r for r in json.loads(result.stdout)["resources"] if r["kind"] == "secret scope"]
+    assert row["action"] == "unchanged" and row["detail"] == "kept: also the scope of target staging, prod"
 
 
 def test_destroy_with_include_mlflow_removes_the_experiment_and_model(

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.runtimes import question_choices
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,7 +54,5 @@ def test_every_question_is_documented_with_its_choices() -> None:
     assert questions, "copier.yml has no questions"
     for name, spec in questions.items():
         assert f"`{name}`" in page, f"question {name} is missing from docs/questions.md"
-        choices = spec.get("choices") or []
-        values = choices.values() if isinstance(choices, dict) else choices
-        for value in values:
+        for value in question_choices(name, spec):
             assert f"`{value}`" in page, f"choice {value!r} of {name} is missing from docs/questions.md"

@@ -7,7 +7,13 @@ dropped connection and on a read timeout; which exception each error becomes), s
 from __future__ import annotations
 
 import base64
+import os
+import re
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -573,3 +579,239 @@ def test_mlflow_state_is_per_fake_workspace(w: WorkspaceClient, ws: FakeWorkspac
             other.client().experiments.get_by_name("/Shared/exp")
         with pytest.raises(ResourceDoesNotExist):
             other.client().model_registry.get_model("m")
+
+
+# ---- cloud storage behind presigned URLs; MLflow's Unity Catalog registry (no MLflow server needed) ----
+def _storage(method: str, url: str, data: bytes | None = None) -> tuple[int, bytes]:
+    """A request to a presigned URL as MLflow sends it: no workspace credentials."""
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def _signed(w: WorkspaceClient, kind: str, run_id: str, path: str) -> str:
+    answer = w.api_client.do(
+        "POST", f"/api/2.0/mlflow/artifacts/credentials-for-{kind}", body={"run_id": run_id, "path": [path]}
+    )
+    (info,) = answer["credential_infos"]
+    assert info["type"] == "AWS_PRESIGNED_URL" and info["path"] == path and info["run_id"] == run_id
+    return info["signed_uri"]
+
+
+def test_presigned_storage_urls_are_verified_as_s3_does(w: WorkspaceClient, ws: FakeWorkspace):
+    put = _signed(w, "write", "run1", "plots/roc.png")
+    assert _storage("PUT", put, b"png bytes")[0] == 200
+    get = _signed(w, "read", "run1", "plots/roc.png")
+    assert _storage("GET", get) == (200, b"png bytes")
+    listed = w.api_client.do(
+        "GET", "/api/2.0/mlflow/artifacts/list", query={"run_id": "run1", "path": "plots"}
+    )
+    assert listed["files"] == [{"path": "plots/roc.png", "is_dir": False, "file_size": 9}]
+
+    tampered = re.sub(r"X-Amz-Signature=[0-9a-f]{4}", "X-Amz-Signature=0000", get)
+    status, body = _storage("GET", tampered)
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body
+    assert _storage("GET", put)[0] == 403, "a URL signed for PUT does not allow GET"
+    assert _storage("PUT", get, b"overwritten")[0] == 403, "nor one signed for GET a PUT"
+    assert _storage("GET", get.replace("roc.png", "pr.png"))[0] == 403, "the signature covers the object"
+    assert _storage("GET", get.split("?")[0])[0] == 403, "no signature, no access"
+    missing = _signed(w, "read", "run1", "plots/none.png")
+    status, body = _storage("GET", missing)
+    assert status == 404 and b"<Code>NoSuchKey</Code>" in body
+
+    ws.configure(presigned_url_seconds=1)
+    short = _signed(w, "read", "run1", "plots/roc.png")
+    time.sleep(2.1)  # X-Amz-Date has seconds; one second of validity is gone after two
+    status, body = _storage("GET", short)
+    assert status == 403 and b"Request has expired" in body
+    assert ws.state()["storage"]["runs/run1/plots/roc.png"]["size"] == 9
+
+
+UC = "/api/2.0/mlflow/unity-catalog"
+RESERVED_TAG = "Tag name {} contains one or more of the reserved characters: List(., ,, -, =, /, :)"
+
+
+def test_unity_catalog_model_versions_as_mlflow_registers_them(w: WorkspaceClient, ws: FakeWorkspace):
+    name = "main.default.churn_model"
+    created = w.api_client.do("POST", f"{UC}/registered-models/create", body={"name": name})
+    assert created["registered_model"]["name"] == name
+    with pytest.raises(ResourceAlreadyExists):
+        w.api_client.do("POST", f"{UC}/registered-models/create", body={"name": name})
+    with pytest.raises(
+        InvalidParameterValue, match="all three levels"
+    ):  # MLflow adds its legacy hint on this
+        w.api_client.do("POST", f"{UC}/registered-models/create", body={"name": "churn_model"})
+    with pytest.raises(NotFound, match="Schema 'main.ml' does not exist"):
+        w.api_client.do("POST", f"{UC}/registered-models/create", body={"name": "main.ml.m"})
+
+    version = w.api_client.do(
+        "POST", f"{UC}/model-versions/create", body={"name": name, "source": "models:/m-1"}
+    )
+    assert version["model_version"]["version"] == "1"
+    assert version["model_version"]["status"] == "PENDING_REGISTRATION"
+    ask = {"name": name, "version": "1", "operation": "MODEL_VERSION_OPERATION_READ_WRITE"}
+    credentials = w.api_client.do("POST", f"{UC}/model-versions/generate-temporary-credentials", body=ask)
+    assert credentials["credentials"]["storage_mode"] == "DEFAULT_STORAGE"
+    path = "/Models/main/default/churn_model/1/MLmodel"
+    upload = w.api_client.do("POST", "/api/2.0/fs/create-upload-url", body={"path": path})
+    assert _storage("PUT", upload["url"], b"flavors: {}\n")[0] == 200
+    listed = w.api_client.do("GET", "/api/2.0/fs/directories/Models/main/default/churn_model/1")
+    assert [(e["path"], e["is_directory"]) for e in listed["contents"]] == [(path, False)]
+    with pytest.raises(NotFound):  # MLflow reads NOT_FOUND as an empty folder
+        w.api_client.do("GET", "/api/2.0/fs/directories/Models/main/default/churn_model/2")
+
+    done = w.api_client.do("POST", f"{UC}/model-versions/finalize", body={"name": name, "version": "1"})
+    assert done["model_version"]["status"] == "READY"
+    with pytest.raises(InvalidState):  # the files of a READY version are fixed
+        w.api_client.do("POST", "/api/2.0/fs/create-upload-url", body={"path": path})
+    download = w.api_client.do("POST", "/api/2.0/fs/create-download-url", body={"path": path})
+    assert _storage("GET", download["url"]) == (200, b"flavors: {}\n")
+
+    for key in ["promotion.decision", "a,b", "a-b", "a=b", "a/b", "a:b"]:
+        for where, body in [
+            ("model-versions/set-tag", {"name": name, "version": "1", "key": key, "value": "x"}),
+            ("registered-models/set-tag", {"name": name, "key": key, "value": "x"}),
+        ]:
+            with pytest.raises(InvalidParameterValue) as refused:
+                w.api_client.do("POST", f"{UC}/{where}", body=body)
+            assert str(refused.value) == RESERVED_TAG.format(key)
+    tag = {"name": name, "version": "1", "key": "promotion_decision", "value": "promoted"}
+    w.api_client.do("POST", f"{UC}/model-versions/set-tag", body=tag)
+
+    with pytest.raises(ResourceDoesNotExist):
+        w.api_client.do("GET", f"{UC}/registered-models/alias", query={"name": name, "alias": "champion"})
+    with pytest.raises(ResourceDoesNotExist):
+        w.api_client.do(
+            "POST", f"{UC}/registered-models/alias", body={"name": name, "alias": "c", "version": "9"}
+        )
+    w.api_client.do(
+        "POST", f"{UC}/registered-models/alias", body={"name": name, "alias": "champion", "version": "1"}
+    )
+    champion = w.api_client.do(
+        "GET", f"{UC}/registered-models/alias", query={"name": name, "alias": "champion"}
+    )
+    assert champion["model_version"]["tags"] == [{"key": "promotion_decision", "value": "promoted"}]
+    assert champion["model_version"]["aliases"] == [{"alias": "champion", "version": "1"}]
+    assert w.registered_models.get(name, include_aliases=True).aliases[0].alias_name == "champion"
+    with pytest.raises(ResourceDoesNotExist):
+        w.api_client.do("GET", f"{UC}/model-versions/get", query={"name": name, "version": "2"})
+    assert ws.state()["unity_catalog"]["registry"][name]["aliases"] == {"champion": 1}
+
+
+# ---- MLflow's own Databricks clients against the fake (in a subprocess: MLflow caches host credentials) --
+MLFLOW_CLIENT = """
+import sys
+import mlflow, numpy as np, pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from sklearn.linear_model import LogisticRegression
+
+registry = sys.argv[1]
+name = "main.default.m" if registry == "databricks-uc" else "m"
+mlflow.set_tracking_uri("databricks")
+mlflow.set_registry_uri(registry)
+mlflow.set_experiment("/Shared/exp")
+X = pd.DataFrame({"a": np.arange(20.0)})
+model = LogisticRegression().fit(X, (X.a > 9).astype(int))
+with mlflow.start_run() as run:
+    mlflow.log_dict({"k": 1}, "notes/k.json")
+    info = mlflow.sklearn.log_model(
+        model, name="model", signature=infer_signature(X, model.predict(X)), registered_model_name=name
+    )
+client = MlflowClient()
+if registry == "databricks-uc":
+    client.set_registered_model_alias(name, "champion", info.registered_model_version)
+    uri = f"models:/{name}@champion"
+else:
+    client.transition_model_version_stage(name, info.registered_model_version, "Production")
+    uri = f"models:/{name}/Production"
+assert list(mlflow.sklearn.load_model(uri).predict(X.head(2))) == [0, 0]
+assert open(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="notes/k.json")).read()
+print("OK", run.info.run_id, info.model_id)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "registry, files_api",
+    [("databricks-uc", True), ("databricks-uc", False), ("databricks", False)],
+    ids=["uc-files-api", "uc-credentials", "workspace-credentials"],
+)
+def test_mlflows_databricks_clients_run_against_the_fake(
+    ws: FakeWorkspace, mlflow_server, tmp_path, registry: str, files_api: bool
+):
+    """Tracking URI `databricks`: with the Files API MLflow writes run and logged-model files through it;
+    without (404, as where it is off) it falls back to credentials-for-write/read and presigned URLs."""
+    mlflow_server.wait_ready()
+    ws.configure(files_api=files_api)
+    ws.seed(experiments=["/Shared/exp"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "MLFLOW_"))}
+    env.update(ws.env(), DATABRICKS_CONFIG_FILE=str(tmp_path / "none"), MLFLOW_DISABLE_TELEMETRY="true")
+    done = subprocess.run(
+        [sys.executable, "-c", MLFLOW_CLIENT, registry], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    _, run_id, model_id = done.stdout.split()[-3:]
+    storage = ws.state()["storage"]
+    assert f"runs/{run_id}/notes/k.json" in storage
+    assert f"logged_models/{model_id}/MLmodel" in storage
+    paths = {(c["method"], c["path"].split("/fake-cloud-storage/")[0]) for c in ws.calls()}
+    via_credentials = ("POST", "/api/2.0/mlflow/artifacts/credentials-for-write") in paths
+    assert via_credentials is not files_api
+    if registry == "databricks-uc":
+        assert ("POST", f"{UC}/model-versions/finalize") in paths
+        assert storage.get("Models/main/default/m/1/MLmodel")
+    else:
+        assert storage.get("model-registry/m/1/MLmodel")
+        assert ("GET", "/api/2.0/mlflow/model-versions/get-signed-download-uri") in paths
+
+
+def test_workspace_registry_versions_copy_their_files_and_move_through_stages(
+    w: WorkspaceClient, ws: FakeWorkspace, mlflow_server
+):
+    """Databricks' workspace registry: a version is PENDING_REGISTRATION at create (MLflow polls until READY),
+    its files are copied from the source and served signed; stages with archive_existing_versions."""
+    mlflow_server.wait_ready()
+    put = _signed(w, "write", "run7", "model/MLmodel")
+    assert _storage("PUT", put, b"flavors: {}\n")[0] == 200
+    w.api_client.do("POST", "/api/2.0/mlflow/registered-models/create", body={"name": "churn"})
+    source = "dbfs:/databricks/mlflow-tracking/1/run7/artifacts/model"
+    versions = [
+        w.api_client.do(
+            "POST", "/api/2.0/mlflow/model-versions/create", body={"name": "churn", "source": source}
+        )
+        for _ in range(2)
+    ]
+    assert [v["model_version"]["status"] for v in versions] == ["PENDING_REGISTRATION"] * 2
+    got = w.api_client.do(
+        "GET", "/api/2.0/mlflow/model-versions/get", query={"name": "churn", "version": "1"}
+    )
+    assert got["model_version"]["status"] == "READY"
+    query = {"name": "churn", "version": "1", "path": ""}
+    listed = w.api_client.do("GET", "/api/2.0/mlflow/model-versions/list-artifacts", query=query)
+    assert listed["files"] == [{"path": "MLmodel", "is_dir": False, "file_size": 12}]
+    signed = w.api_client.do(
+        "GET", "/api/2.0/mlflow/model-versions/get-signed-download-uri", query={**query, "path": "MLmodel"}
+    )
+    assert _storage("GET", signed["signed_uri"]) == (200, b"flavors: {}\n")
+
+    def transition(version: str, stage: str, archive: bool) -> None:
+        body = {"name": "churn", "version": version, "stage": stage, "archive_existing_versions": archive}
+        w.api_client.do("POST", "/api/2.0/mlflow/model-versions/transition-stage", body=body)
+
+    def stages() -> dict[str, str]:
+        found = w.api_client.do(
+            "GET", "/api/2.0/mlflow/model-versions/search", query={"filter": "name='churn'"}
+        )
+        return {v["version"]: v["current_stage"] for v in found["model_versions"]}
+
+    transition("1", "Production", True)
+    transition("2", "Staging", False)
+    assert stages() == {"1": "Production", "2": "Staging"}
+    transition("2", "Production", True)
+    assert stages() == {"1": "Archived", "2": "Production"}
+    with pytest.raises(InvalidParameterValue):  # only Staging and Production archive the others
+        transition("1", "None", True)

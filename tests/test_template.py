@@ -12,11 +12,9 @@ import ast
 import itertools
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.generated_project import project_env, uv
+from tests.generated_project import OLDEST_PYTHON, RUNS, STEPS, tail, uv_run
 from tests.lakeforge_cli import run_lakeforge
+from tests.runtimes import default_spark_version, node_type, question_choices, runtime_of, spark_versions
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -35,15 +34,24 @@ Render = Callable[[dict[str, Any]], Path]
 CLOUDS = ["azure", "aws", "gcp"]
 CIS = ["github", "azure-devops"]
 REGISTRIES = ["unity-catalog", "workspace"]
+# Every supported runtime (runtimes.yml, CPU and GPU) in turn, so that each one meets each cloud without
+# multiplying the combinations: 24 combinations, 8 runtimes, each rendered 3 times.
+RUNTIMES = spark_versions()
 COMBINATIONS = [
     pytest.param(
-        {"cloud": cloud, "ci": ci, "registry": registry, "feature_store": feature_store},
-        id=f"{cloud}-{ci}-{registry}-{'fs' if feature_store else 'nofs'}",
+        {
+            "cloud": cloud,
+            "ci": ci,
+            "registry": registry,
+            "feature_store": feature_store,
+            "databricks_runtime": RUNTIMES[number % len(RUNTIMES)],
+        },
+        id=f"{cloud}-{ci}-{registry}-{'fs' if feature_store else 'nofs'}-{RUNTIMES[number % len(RUNTIMES)]}",
     )
-    for cloud, ci, registry, feature_store in itertools.product(CLOUDS, CIS, REGISTRIES, [True, False])
+    for number, (cloud, ci, registry, feature_store) in enumerate(
+        itertools.product(CLOUDS, CIS, REGISTRIES, [True, False])
+    )
 ]
-
-NODE_TYPES = {"azure": "Standard_DS3_v2", "aws": "i3.xlarge", "gcp": "n1-standard-4"}
 CI_DIRS = {"github": ".github/workflows", "azure-devops": "pipelines"}
 TARGETS = ["dev", "staging", "prod"]
 MODULES = [
@@ -185,7 +193,8 @@ def test_pyproject_describes_the_targets(render: Render, combo: dict[str, Any]) 
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "churn-model"
     assert pyproject["project"]["scripts"] == {"churn-model": "churn_model.cli:app"}
-    assert pyproject["project"]["requires-python"] == ">=3.11"
+    # The oldest supported runtime's Python: the package code runs on every supported runtime's.
+    assert pyproject["project"]["requires-python"] == f">={OLDEST_PYTHON}"
     table = pyproject["tool"]["lakeforge"]
     assert table["project"] == "churn-model"
     assert table["package"] == "churn_model"
@@ -213,8 +222,14 @@ def test_pyproject_describes_the_targets(render: Render, combo: dict[str, Any]) 
 @pytest.mark.parametrize("combo", COMBINATIONS)
 def test_cluster_node_type_follows_the_cloud(render: Render, combo: dict[str, Any]) -> None:
     cluster = json.loads((render(combo) / "databricks/cluster.json").read_text())
-    assert cluster["node_type_id"] == NODE_TYPES[combo["cloud"]]
-    assert cluster["spark_version"] == "15.4.x-cpu-ml-scala2.12"
+    assert cluster["node_type_id"] == node_type(combo["cloud"], combo["databricks_runtime"])
+    assert cluster["spark_version"] == combo["databricks_runtime"]
+
+
+def test_the_default_runtime_is_the_data_files_default(render: Render) -> None:
+    cluster = json.loads((render({}) / "databricks/cluster.json").read_text())
+    assert cluster["spark_version"] == default_spark_version()
+    assert answers_of(render({}))["python_version"] == runtime_of(default_spark_version())["python"]
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS)
@@ -304,9 +319,9 @@ BAD_ANSWERS = [
     ("author_email", "nobody"),
     ("author_email", "a@b"),
     ("author_email", "a b@example.com"),
-    ("databricks_runtime", "15.4"),
-    ("databricks_runtime", "latest"),
-    ("databricks_runtime", "15.4.x-cpu-ml-scala2.11"),
+    # The default runtime (18 LTS ML) runs Python 3.12; tests/test_runtimes.py refuses a mismatch per runtime.
+    ("python_version", "3.11"),
+    ("python_version", "3.10"),
     ("catalog", "Main"),
     ("catalog", "1cat"),
     ("catalog", "main.schema"),
@@ -324,7 +339,11 @@ BAD_ANSWERS = [
     ("host_prod", "https://ADB-1.azuredatabricks.net"),
 ]
 BAD_CHOICES = [
-    ("python_version", "3.10"),
+    ("databricks_runtime", "15.4"),
+    ("databricks_runtime", "latest"),
+    ("databricks_runtime", "15.4.x-cpu-ml-scala2.11"),
+    ("databricks_runtime", "14.3.x-cpu-ml-scala2.12"),  # an LTS ML runtime, but not a supported one
+    ("databricks_runtime", "15.4.x-scala2.12"),  # not an ML runtime
     ("cloud", "azurex"),
     ("registry", "uc"),
     ("ci", "gitlab"),
@@ -364,8 +383,7 @@ def test_an_answer_outside_the_choices_is_rejected_with_the_choices(
     with pytest.raises(ValueError) as raised:
         render_into(empty_dir, {key: value})
     message = str(raised.value)
-    choices = asked_questions()[key]["choices"]
-    allowed = choices.values() if isinstance(choices, dict) else choices
+    allowed = question_choices(key, asked_questions()[key])
     assert f"'{key}'" in message and f"'{value}'" in message, message
     assert all(f"'{choice}'" in message for choice in allowed), message
     assert list(empty_dir.iterdir()) == []
@@ -387,8 +405,23 @@ def test_there_are_at_least_15_bad_answers() -> None:
         ("host_dev", "http://adb-1.2.azuredatabricks.net", "host_dev 'http://adb-1.2.azuredatabricks.net'"),
         ("description", "two\nlines", "description 'two"),
         ("cloud", "azurex", "'azurex' is not in"),
+        (
+            "python_version",
+            "3.11",
+            "python_version '3.11' is not allowed: 18 LTS ML (18.x-cpu-ml-scala2.13) runs",
+        ),
+        ("databricks_runtime", "14.3.x-cpu-ml-scala2.12", "'14.3.x-cpu-ml-scala2.12' is not in"),
     ],
-    ids=["project_name", "package_name", "catalog", "host_dev", "description-newline", "cloud-choice"],
+    ids=[
+        "project_name",
+        "package_name",
+        "catalog",
+        "host_dev",
+        "description-newline",
+        "cloud-choice",
+        "python-mismatch",
+        "runtime-choice",
+    ],
 )
 def test_lakeforge_new_refuses_a_bad_answer_in_one_line(
     tmp_path: Path, key: str, value: str, expected: str
@@ -474,7 +507,7 @@ def test_the_answers_file_holds_exactly_the_asked_answers(render: Render, combo:
         asked.discard("catalog")  # asked only for Unity Catalog
     assert {k for k in answers if not k.startswith("_")} == asked
     assert {k for k in answers if k.startswith("_")} == {"_commit", "_src_path"}
-    assert "node_type" not in answers and "uc" not in answers
+    assert "node_type" not in answers and "uc" not in answers and "runtime" not in answers
 
 
 def test_the_answers_file_keeps_the_hosts_as_given(render: Render) -> None:
@@ -504,123 +537,51 @@ def test_every_question_has_help_a_default_and_a_validator_for_free_text() -> No
 
 def test_derived_values_are_never_asked() -> None:
     spec = copier_spec()
-    for name in ["node_type", "uc"]:
+    for name in ["node_type", "uc", "runtime"]:
         assert spec[name]["when"] is False
 
 
 # --------------------------------------------------------------------------------------------------------
 # Slow: two generated projects installed and run for real
 # --------------------------------------------------------------------------------------------------------
-RUNS = {
-    "default": {},
-    "aws-azure-devops-workspace-fs-py312": {
-        "cloud": "aws",
-        "ci": "azure-devops",
-        "registry": "workspace",
-        "feature_store": True,
-        "python_version": "3.12",
-    },
-}
-STEPS = ["features", "train", "promote", "score", "monitor"]
-
-
-def _find_python(version: str, env: dict[str, str]) -> str | None:
-    """An interpreter of this minor version already on this machine (uv's, on PATH, or pyenv's)."""
-
-    def works(command: list[str]) -> str | None:
-        try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-        except OSError:
-            return None
-        lines = done.stdout.strip().splitlines()
-        return lines[-1] if done.returncode == 0 and lines else None
-
-    found = works([uv(), "python", "find", "--no-project", version])
-    if found:
-        return found
-    probe = "import sys; print(sys.executable)"
-    candidates = [f"python{version}"]
-    candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
-    for candidate in candidates:
-        found = works([candidate, "-c", probe])
-        if found:
-            return found
-    return None
-
-
-def _uv_run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [uv(), "run", "--directory", str(project), *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-
-
-def _tail(result: subprocess.CompletedProcess[str], chars: int = 6000) -> str:
-    return f"exit {result.returncode}\n{(result.stdout + result.stderr)[-chars:]}"
-
-
-@pytest.fixture(scope="module")
-def installed(render: Render, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, dict]]:
-    """`installed(run)`: a private copy of that run's project and the environment to run uv in it."""
-    projects: dict[str, tuple[Path, dict[str, str]]] = {}
-
-    def _installed(run: str) -> tuple[Path, dict[str, str]]:
-        if run not in projects:
-            data = dict(RUNS[run])
-            env = project_env()
-            version = data.get("python_version", "3.11")
-            python = _find_python(version, env)
-            if python is None and version != "3.11":
-                # A fresh machine has Python 3.11 only (and uv may not download one): test the rest.
-                warnings.warn(f"no Python {version} here: {run} runs on Python 3.11", stacklevel=1)
-                data["python_version"] = "3.11"
-                python = _find_python("3.11", env)
-            if python is None:
-                pytest.fail(f"no Python {version} or 3.11 interpreter found for the generated project")
-            env["UV_PYTHON"] = python
-            project = tmp_path_factory.mktemp(run) / answers_of(render(data))["project_slug"]
-            shutil.copytree(render(data), project)
-            projects[run] = (project, env)
-        return projects[run]
-
-    return _installed
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("run", list(RUNS))
 def test_the_generated_project_passes_its_own_tests(installed: Callable, run: str) -> None:
     project, env = installed(run)
-    result = _uv_run(project, env, "pytest", "-q", "-p", "no:cacheprovider")
-    assert result.returncode == 0, _tail(result)
-    assert re.search(r"\d+ passed", result.stdout), _tail(result)
-    assert "skipped" not in result.stdout, _tail(result)
+    result = uv_run(project, env, "pytest", "-q", "-p", "no:cacheprovider")
+    assert result.returncode == 0, tail(result)
+    assert re.search(r"\d+ passed", result.stdout), tail(result)
+    assert "skipped" not in result.stdout, tail(result)
     venv = (project / ".venv" / "pyvenv.cfg").read_text()  # uv used the project's own .venv, on its Python
-    python_version = answers_of(project)["python_version"]
-    assert re.search(rf"^version_info = {re.escape(python_version)}\.", venv, re.MULTILINE), venv
+    python = subprocess.run(
+        [env["UV_PYTHON"], "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert re.search(rf"^version_info = {re.escape(python)}\.", venv, re.MULTILINE), venv
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("run", list(RUNS))
 def test_the_generated_project_is_ruff_clean(installed: Callable, run: str) -> None:
     project, env = installed(run)
-    check = _uv_run(project, env, "ruff", "check", ".")
-    assert check.returncode == 0, _tail(check)
-    formatted = _uv_run(project, env, "ruff", "format", "--check", ".")
-    assert formatted.returncode == 0, _tail(formatted)
+    check = uv_run(project, env, "ruff", "check", ".")
+    assert check.returncode == 0, tail(check)
+    formatted = uv_run(project, env, "ruff", "format", "--check", ".")
+    assert formatted.returncode == 0, tail(formatted)
 
 
 @pytest.mark.slow
 def test_run_all_runs_the_five_steps_and_says_where_to_look(installed: Callable) -> None:
     project, env = installed("default")
-    result = _uv_run(project, env, "churn-model", "-p", "customers=5000", "run-all")
-    assert result.returncode == 0, _tail(result)
+    result = uv_run(project, env, "churn-model", "-p", "customers=5000", "run-all")
+    assert result.returncode == 0, tail(result)
     output = result.stdout + result.stderr
     for step in STEPS:
-        assert re.search(rf"\b{step}\b", output), f"step {step} missing from the output:\n{_tail(result)}"
+        assert re.search(rf"\b{step}\b", output), f"step {step} missing from the output:\n{tail(result)}"
     assert "PROMOTED to @champion" in output
     assert "MLflow UI" in result.stdout
     assert (project / "lakehouse").is_dir(), "the local tables and MLflow store live in the project"

@@ -233,7 +233,7 @@ def test_an_updated_untouched_project_passes_its_own_tests(
 # --------------------------------------------------------------------------------------------------------
 USER_EDITS = [
     # (file, template text, the user's text)
-    ("src/churn_model/training.py", '"max_iter": 200', '"max_iter": 350'),
+    ("src/churn_model/flavour.py", '"max_iter": 200', '"max_iter": 350'),
     (
         "src/churn_model/features.py",
         '    "days_since_last_session",\n',
@@ -330,7 +330,7 @@ def test_a_dirty_working_tree_is_refused_and_nothing_is_touched(
     if dirt == "untracked":
         (project / "notes.txt").write_text("to do\n")
     else:
-        edit(project, "src/churn_model/training.py", '"max_iter": 200', '"max_iter": 300')
+        edit(project, "src/churn_model/flavour.py", '"max_iter": 200', '"max_iter": 300')
         if dirt == "staged":
             git(project, "add", "--all")
     before = (

@@ -79,7 +79,9 @@ def _bootstrap(w: WorkspaceClient, plan: Plan, progress: Progress) -> Result:
         wheels=(wheel_rel,) if wheel_rel else (),
         pypi=config.pypi_packages,
         jobs=job_ids,
-        created=plan.manifest.created | created | ({"secret_scope"} if scope_created else set()),
+        created=plan.manifest.created
+        | created
+        | ({secrets.created_marker(config.secrets.scope)} if scope_created else set()),
         exists=manifest.exists,
     )
     if not final.same_as(manifest):
@@ -104,7 +106,7 @@ def _intent(plan: Plan) -> Manifest:
     for change in plan.changes:
         if isinstance(change, Create):
             kind = {
-                "secret scope": "secret_scope",
+                "secret scope": secrets.created_marker(change.name),
                 "experiment": "experiment",
                 "schema": "schema",
                 "model": "model",

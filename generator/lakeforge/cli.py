@@ -6,12 +6,13 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lakeforge import __version__, template
 from lakeforge.errors import LakeforgeError, Refused, RunFailed
@@ -173,6 +174,15 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Apply without aski
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON on stdout (and nothing else there), for CI.")
 ]
+SummaryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--summary",
+        metavar="FILE",
+        help="Append a Markdown summary to FILE, also when the command fails (in CI: $GITHUB_STEP_SUMMARY, "
+        "or a file for Azure DevOps' ##vso[task.uploadsummary]).",
+    ),
+]
 
 _err = Console(stderr=True, highlight=False)
 _FILE_TICK = re.compile(r"^workspace: (imported|deleted) (\d+)/(\d+) files$")
@@ -192,13 +202,14 @@ def bootstrap(
     rotate_secrets: Annotated[
         bool, typer.Option("--rotate-secrets", help="Put every secret again (values cannot be compared).")
     ] = False,
+    summary: SummaryOption = None,
 ) -> None:
     """Create or update the project's cluster, libraries, code, secrets, MLflow objects and jobs."""
     from lakeforge.config import load_config
     from lakeforge.connection import connect
     from lakeforge.plan import check_local, plan_bootstrap
 
-    with _errors_to_exit():
+    with _errors_to_exit(summary, f"lakeforge bootstrap --target {target or '(first)'}"):
         config = load_config(project_dir, target)
         check_local(config)
         w = connect(config.target)
@@ -207,7 +218,7 @@ def bootstrap(
             plan = plan_bootstrap(
                 w, config, rotate_secrets=rotate_secrets, wait=wait, wait_minutes=wait_minutes
             )
-        _apply(w, plan, dry_run=dry_run, yes=yes, json_output=json_output)
+        _apply(w, plan, dry_run=dry_run, yes=yes, json_output=json_output, summary=summary)
 
 
 @app.command()
@@ -250,28 +261,47 @@ def destroy(
 @app.command()
 def run(
     job: Annotated[
-        str, typer.Argument(metavar="JOB", help="A job file's name (e.g. training) or the job's name.")
+        str,
+        typer.Argument(
+            metavar="JOB",
+            help="A job file's name (e.g. training), the job's name, or `all`: every job of "
+            "tool.lakeforge.run_all in order, each after the one before succeeded.",
+        ),
     ],
     project_dir: ProjectDir = Path("."),
     target: TargetOption = None,
     timeout_minutes: Annotated[
-        int, typer.Option("--timeout-minutes", min=1, help="Give up waiting after.")
+        int, typer.Option("--timeout-minutes", min=1, help="Give up waiting for a run after.")
     ] = 120,
+    summary: SummaryOption = None,
 ) -> None:
-    """Run one of the project's jobs now, follow it, and exit 0 only if it succeeds."""
+    """Run one of the project's jobs, or all of them in order, follow each, and exit 0 only if all succeed.
+
+    `run all` stops at the first run that does not succeed: the jobs after it are not started.
+    """
+    from lakeforge import render
     from lakeforge.config import load_config
     from lakeforge.connection import connect
-    from lakeforge.runs import run_job
+    from lakeforge.runs import ALL, RunAllResult, run_all, run_job
 
-    with _errors_to_exit():
+    with _errors_to_exit(summary, f"lakeforge run {job} --target {target or '(first)'}"):
         config = load_config(project_dir, target)
         w = connect(config.target)
         with _progress("starting") as progress:
-            result = run_job(w, config, job, progress=progress, timeout_minutes=timeout_minutes)
-        typer.echo(f"{result.job}: {result.result_state or result.life_cycle_state} {result.url}")
-        if not result.succeeded:
-            detail = f": {result.message}" if result.message else ""
-            raise RunFailed(f"run {result.run_id} of {result.job} ended {result.result_state}{detail}")
+            if job == ALL:
+                result = run_all(w, config, progress=progress, timeout_minutes=timeout_minutes)
+            else:
+                one = run_job(w, config, job, progress=progress, timeout_minutes=timeout_minutes)
+                result = RunAllResult(config.target.name, "", (one,), ())
+        for line in render.run_all_lines(result):
+            typer.echo(line)
+        if summary is not None:
+            _append(summary, render.run_all_markdown(result))
+        failed = result.failed
+        if failed is not None:
+            detail = f": {failed.message}" if failed.message else ""
+            later = f"; not started: {', '.join(result.not_started)}" if result.not_started else ""
+            raise RunFailed(f"run {failed.run_id} of {failed.job} ended {failed.state}{detail}{later}")
 
 
 @app.command()
@@ -288,13 +318,23 @@ def doctor(project_dir: ProjectDir = Path("."), target: TargetOption = None) -> 
         raise typer.Exit(1)
 
 
-def _apply(w: WorkspaceClient, plan: Plan, *, dry_run: bool, yes: bool, json_output: bool) -> None:
+def _apply(
+    w: WorkspaceClient,
+    plan: Plan,
+    *,
+    dry_run: bool,
+    yes: bool,
+    json_output: bool,
+    summary: Path | None = None,
+) -> None:
     from lakeforge import render
     from lakeforge.apply import apply_plan
 
     out = Console(highlight=False, soft_wrap=False)
     if dry_run or not plan.has_changes:
         _show(out, plan, plan.changes, applied=False, json_output=json_output, dry_run=dry_run)
+        if summary is not None:
+            _append(summary, render.markdown(plan, plan.changes, applied=not dry_run))
         return
     if not yes:
         if not sys.stdin.isatty():
@@ -310,6 +350,17 @@ def _apply(w: WorkspaceClient, plan: Plan, *, dry_run: bool, yes: bool, json_out
     with _progress("applying") as progress:
         result = apply_plan(w, plan, progress)
     _show(out, plan, result.changes, applied=True, json_output=json_output, dry_run=False)
+    if summary is not None:
+        _append(summary, render.markdown(plan, result.changes, applied=True))
+
+
+def _append(path: Path, markdown: str) -> None:
+    """Add a section to a summary file (a CI job's summary page), after what is there."""
+    try:
+        with path.open("a", encoding="utf-8") as file:
+            file.write(markdown + "\n")
+    except OSError as exc:
+        raise LakeforgeError(f"cannot write the summary to {path}: {exc.strerror or exc}") from exc
 
 
 def _show(
@@ -328,21 +379,25 @@ def _progress(what: str) -> Iterator[Callable[[str], None]]:
     """Progress on stderr: a spinner on a terminal, otherwise one line per step (not per file)."""
     if _err.is_terminal:
         with _err.status(what) as status:
-            yield lambda message: status.update(f"{what}: {message}")
+            yield lambda message: status.update(f"{what}: {escape(message)}")  # job names hold [dev]
         return
 
     def line(message: str) -> None:
         tick = _FILE_TICK.match(message)
         if tick is None or tick[2] == tick[3]:
-            _err.print(message, soft_wrap=True)
+            _err.print(message, soft_wrap=True, markup=False)
 
     yield line
 
 
 @contextmanager
-def _errors_to_exit() -> Iterator[None]:
+def _errors_to_exit(summary: Path | None = None, command: str = "") -> Iterator[None]:
+    """A `LakeforgeError` becomes one line on stderr and exit 1, and a line in the summary file if any."""
     try:
         yield
     except LakeforgeError as exc:
         _err.print(f"lakeforge: {exc}", soft_wrap=True, markup=False)
+        if summary is not None and not isinstance(exc, RunFailed):  # a failed run is in the summary already
+            with suppress(LakeforgeError):
+                _append(summary, f"**`{command}` failed**: {' '.join(str(exc).split())}\n")
         raise typer.Exit(1) from None

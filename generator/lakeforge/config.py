@@ -41,7 +41,11 @@ PLACEHOLDERS = (
     "model",
     "target",
     "project",
+    "secret_scope",
 )
+# The secret scope of a target unless the config names one: one scope per target, so that two targets in one
+# workspace never share (or destroy) each other's secrets.
+DEFAULT_SECRET_SCOPE = "${project}-${target}"
 # Lowercase `${name}` is lakeforge's; anything else (`${env:X}`, `${HOME}`) is left for Spark or the shell.
 _PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 _SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -80,8 +84,11 @@ class Target:
 
 @dataclass(frozen=True)
 class Secrets:
-    scope: str
+    scope: str  # the chosen target's scope, placeholders filled
     keys: Mapping[str, str]  # secret name -> name of the environment variable that holds its value
+    # Other targets whose scope has the same name and that may be in the same workspace (a host unset or
+    # equal): destroy keeps a scope they share.
+    shared_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ class Config:
     cluster: Mapping[str, Any]  # a Clusters API create payload, placeholders not yet filled
     jobs_dir: Path
     jobs: tuple[JobFile, ...]
+    run_all: tuple[str, ...]  # job file stems, in the order `lakeforge run all` runs them
     notebooks_dir: Path
     pypi_packages: tuple[str, ...]
     secrets: Secrets
@@ -118,7 +126,7 @@ class Config:
         return self.project_dir / "src" / self.package
 
     def values(self) -> dict[str, str]:
-        return self.target.values(self.project)
+        return {**self.target.values(self.project), "secret_scope": self.secrets.scope}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,6 +140,7 @@ _TOP_KEYS = {
     "feature_store": bool,
     "cluster": str,
     "jobs": str,
+    "run_all": list,
     "notebooks": str,
     "pypi_packages": list,
     "secrets": dict,
@@ -141,6 +150,7 @@ _REQUIRED_TOP = ("version", "project", "package", "targets")
 _TARGET_KEYS = {
     "host": str,
     "profile": str,
+    "secret_scope": str,
     "workspace_root": str,
     "catalog": str,
     "schema": str,
@@ -191,8 +201,8 @@ def load_config(project_dir: Path | str, target: str | None = None) -> Config:
         if not isinstance(requirement, str) or not requirement.strip():
             raise ConfigError(f"{where}: tool.lakeforge.pypi_packages[{i}] must be a requirement string")
 
-    secrets = _load_secrets(table.get("secrets", {}), project, where)
     target_names, chosen = _load_target(table["targets"], target, registry, where)
+    secrets = _load_secrets(table.get("secrets", {}), table["targets"], chosen.name, project, where)
 
     package_dir = project_dir / "src" / package
     if not package_dir.is_dir():
@@ -209,6 +219,7 @@ def load_config(project_dir: Path | str, target: str | None = None) -> Config:
     _check_cluster(cluster, _display(cluster_path, project_dir))
     job_files = tuple(_load_job(path, project_dir) for path in sorted(jobs_dir.glob("*.json")))
     _check_unique_job_names(job_files, project_dir)
+    run_all = _load_run_all(table.get("run_all"), job_files, where)
 
     return Config(
         project_dir=project_dir,
@@ -221,6 +232,7 @@ def load_config(project_dir: Path | str, target: str | None = None) -> Config:
         cluster=cluster,
         jobs_dir=jobs_dir,
         jobs=job_files,
+        run_all=run_all,
         notebooks_dir=notebooks_dir,
         pypi_packages=tuple(p.strip() for p in packages),
         secrets=secrets,
@@ -243,13 +255,18 @@ def fill(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
-def _load_secrets(table: Any, project: str, where: str) -> Secrets:
+def _load_secrets(table: Any, targets: dict, chosen: str, project: str, where: str) -> Secrets:
     _check_table(table, _SECRETS_KEYS, (), where, "tool.lakeforge.secrets")
-    scope = table.get("scope", project)
-    if not _SECRET_NAME.match(scope):
-        raise ConfigError(
-            f"{where}: tool.lakeforge.secrets.scope '{scope}' is not allowed: letters, digits, '-', '_', '.'"
-        )
+    scopes = {name: _scope_of(table, targets[name], name, project, where) for name in targets}
+    scope = scopes[chosen]
+    host = _host_of(targets[chosen])
+    shared = tuple(
+        name
+        for name, other in scopes.items()
+        if name != chosen
+        and other == scope
+        and not (host and _host_of(targets[name]) and host != _host_of(targets[name]))
+    )
     keys = table.get("keys", {})
     for name, env in keys.items():
         key = f"tool.lakeforge.secrets.keys.{name}"
@@ -259,7 +276,31 @@ def _load_secrets(table: Any, project: str, where: str) -> Secrets:
             raise ConfigError(
                 f"{where}: {key} must name an environment variable (a string like SOURCE_DB_PASSWORD)"
             )
-    return Secrets(scope=scope, keys=types.MappingProxyType(dict(keys)))
+    return Secrets(scope=scope, keys=types.MappingProxyType(dict(keys)), shared_with=shared)
+
+
+def _scope_of(secrets: dict, target: dict, name: str, project: str, where: str) -> str:
+    """A target's secret scope: its own `secret_scope`, else `secrets.scope` with `${project}` and
+    `${target}` filled, else `<project>-<target>`."""
+    if "secret_scope" in target:
+        key, scope = f"tool.lakeforge.targets.{name}.secret_scope", target["secret_scope"]
+    else:
+        key, scope = "tool.lakeforge.secrets.scope", secrets.get("scope", DEFAULT_SECRET_SCOPE)
+        for placeholder in _PLACEHOLDER.findall(scope):
+            if placeholder not in ("project", "target"):
+                raise ConfigError(
+                    f"{where}: {key} uses unknown placeholder ${{{placeholder}}}; "
+                    "known: ${project}, ${target}"
+                )
+        scope = fill(scope, {"project": project, "target": name})
+    if not _SECRET_NAME.match(scope):
+        raise ConfigError(f"{where}: {key} '{scope}' is not allowed: letters, digits, '-', '_', '.' (1-128)")
+    return scope
+
+
+def _host_of(target: dict) -> str | None:
+    host = target.get("host", "")
+    return (host.strip().rstrip("/").lower() or None) if isinstance(host, str) else None
 
 
 def _load_target(
@@ -398,6 +439,10 @@ def _load_job(path: Path, project_dir: Path) -> JobFile:
             f"{where}: key '{'job_id' if 'job_id' in payload else 'settings'}' belongs to a job's state; "
             "the file must be a Jobs API create payload (the object under 'settings')"
         )
+    if path.stem == "all":
+        raise ConfigError(
+            f"{where}: a job file cannot be named all.json (`lakeforge run all` runs every job)"
+        )
     if not isinstance(payload.get("name"), str) or not payload["name"].strip():
         raise ConfigError(f"{where}: key 'name' is missing (lakeforge finds the job by its name)")
     acl = payload.get("access_control_list")
@@ -407,6 +452,24 @@ def _load_job(path: Path, project_dir: Path) -> JobFile:
         _check_value(acl, list[jobs.JobAccessControlRequest], where, "Jobs API", "access_control_list")
     _check_placeholders(payload, where, allowed=set(PLACEHOLDERS))
     return JobFile(key=path.stem, path=path, payload=payload)
+
+
+def _load_run_all(value: list | None, job_files: tuple[JobFile, ...], where: str) -> tuple[str, ...]:
+    """`run_all`: job file stems in run order; absent, every job file in name order."""
+    keys = [job.key for job in job_files]
+    if value is None:
+        return tuple(keys)
+    seen: list[str] = []
+    for i, key in enumerate(value):
+        if not isinstance(key, str) or key not in keys:
+            raise ConfigError(
+                f"{where}: tool.lakeforge.run_all[{i}] is {_describe(key)}; "
+                f"it must name a job file of the jobs folder: {', '.join(keys)}"
+            )
+        if key in seen:
+            raise ConfigError(f"{where}: tool.lakeforge.run_all names '{key}' twice")
+        seen.append(key)
+    return tuple(seen)
 
 
 def _check_unique_job_names(job_files: tuple[JobFile, ...], project_dir: Path) -> None:

@@ -7,10 +7,10 @@ so an unchanged project writes nothing. Paths are relative to the workspace root
     {"format": 1, "project": "churn-model", "target": "dev",
      "files": {"notebooks/01_feature_pipeline": {"sha256": "…", "type": "notebook"},
                "src/churn_model/config.py": {"sha256": null, "type": "file"}},
-     "wheels": ["dist/3f1c…/churn_model-0.1.0-py3-none-any.whl"],
+     "wheels": ["dist/3f1c…/churn_model-0.1.0+3f1c…-py3-none-any.whl"],
      "pypi": ["lightgbm==4.5.0"],
      "jobs": {"[dev] churn-model training": 123},
-     "created": ["experiment", "model", "schema", "secret_scope"]}
+     "created": ["experiment", "model", "schema", "secret_scope:churn-model-dev"]}
 
 A file whose sha256 is null was being uploaded when a run stopped: the next run uploads it again. Bootstrap
 writes the manifest twice when something changes: before its first change (the union of what it owned and

@@ -144,14 +144,7 @@ def plan_destroy(w: WorkspaceClient, config: Config, *, include_mlflow: bool = F
         path = manifests.path_of(root)
         changes.append(Delete("workspace", "manifest", path, "", workspace_url(host, path), {"path": path}))
 
-    scope = config.secrets.scope
-    if "secret_scope" in manifest.created:
-        with failing_as("secrets", f"scope {scope}"):
-            exists = any(s.name == scope for s in w.secrets.list_scopes())
-        if exists:
-            changes.append(
-                Delete("secrets", "secret scope", scope, "created by lakeforge", None, {"scope": scope})
-            )
+    changes += secrets.plan_destroy(w, desired, manifest)
     changes += _plan_destroy_mlflow(w, desired, manifest, include_mlflow)
     return Plan("destroy", desired, manifest, tuple(changes), include_mlflow=include_mlflow)
 

@@ -1,5 +1,6 @@
-"""Show plans and results: a rich table for people (stderr for progress, stdout for the table) and the same
-rows as JSON for CI. Workspace code is one row per target (with counts); every other resource is its own row.
+"""Show plans and results: a rich table for people (stderr for progress, stdout for the table), the same
+rows as JSON for CI, and Markdown for a CI job's summary page (what changed, and the runs of `run all`).
+Workspace code is one row per target (with counts); every other resource is its own row.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from lakeforge.changes import Action, Change, workspace_url
 from lakeforge.plan import Plan
+from lakeforge.runs import RunAllResult, duration
 
 _CODE_KINDS = ("notebook", "file")
 _ORDER = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.UNCHANGED)
@@ -128,3 +130,85 @@ def _future(action: Action) -> str:
         Action.DELETE: "to delete",
         Action.UNCHANGED: "unchanged",
     }[action]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Markdown, for a CI job's summary ($GITHUB_STEP_SUMMARY, Azure DevOps' task.uploadsummary)
+# ---------------------------------------------------------------------------------------------------------
+def markdown(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> str:
+    """What bootstrap or destroy changed (or would change) in the target, for a person to read."""
+    config = plan.config
+    verb = {"bootstrap": "Bootstrap", "destroy": "Destroy"}.get(plan.command, plan.command)
+    how = "" if applied else " (plan only, nothing changed)"
+    counts = summary_line(plan, changes, applied)
+    lines = [
+        f"### {verb} of {config.project} on {config.target.name}{how}: {counts}",
+        "",
+        f"Workspace {_cell(plan.desired.host) or '(from the environment)'}, as {_cell(plan.desired.user)}.",
+        "",
+    ]
+    changed = [r for r in rows(plan, changes, applied) if r.action is not Action.UNCHANGED]
+    if not changed:
+        lines.append("Nothing changed: the workspace already matched the project.")
+        return "\n".join(lines) + "\n"
+    lines += ["| step | resource | action | detail |", "|---|---|---|---|"]
+    for row in changed:
+        name = f"[{_cell(row.name)}]({row.url})" if row.url else _cell(row.name)
+        action = row.action.past if applied else row.action.value
+        detail = row.detail
+        if row.files:
+            shown = ", ".join(
+                f"{path.rsplit('/', 1)[-1]} ({a.past if applied else a.value})" for path, a in row.files[:10]
+            )
+            detail = f"{detail}: {shown}" + (", ..." if len(row.files) > 10 else "")
+        lines.append(f"| {row.step} | {row.kind} {name} | {action} | {_cell(detail)} |")
+    unchanged = sum(1 for r in rows(plan, changes, applied) if r.action is Action.UNCHANGED)
+    if unchanged:
+        lines += ["", f"{unchanged} other resources unchanged."]
+    return "\n".join(lines) + "\n"
+
+
+_MARKS = {"SUCCESS": "✅", "not started": "⏭️"}
+
+
+def run_all_markdown(result: RunAllResult) -> str:
+    """The runs of `lakeforge run all`: each job, its result, how long it took and its run's page."""
+    total = len(result.runs) + len(result.not_started)
+    failed = result.failed
+    if result.succeeded:
+        head = f"all {total} succeeded"
+    else:
+        head = f"{failed.job if failed else '?'} ended {failed.state if failed else '?'}"
+        if result.not_started:
+            head += f", {len(result.not_started)} not started"
+    lines = [
+        f"### Jobs on {result.target}: {head}",
+        "",
+        "| # | job | result | time | run |",
+        "|---|---|---|---|---|",
+    ]
+    for i, run in enumerate(result.runs, 1):
+        mark = _MARKS.get(run.state, "❌")
+        link = f"[run {run.run_id}]({run.url})"
+        took = duration(run.seconds)
+        lines.append(f"| {i} | {_cell(run.job)} | {mark} {run.state} | {took} | {link} |")
+    for i, job in enumerate(result.not_started, len(result.runs) + 1):
+        lines.append(f"| {i} | {_cell(job)} | {_MARKS['not started']} not started | | |")
+    if failed is not None:
+        lines += [
+            "",
+            f"**{_cell(failed.job)}**: {_cell(failed.message).rstrip('.') or failed.state}. "
+            f"The jobs after it were not started; see [its run]({failed.url}).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def run_all_lines(result: RunAllResult) -> list[str]:
+    """One line per job for the terminal: `job: STATE url`."""
+    lines = [f"{run.job}: {run.state} {run.url}" for run in result.runs]
+    return lines + [f"{job}: not started" for job in result.not_started]
+
+
+def _cell(text: str) -> str:
+    """Text safe in a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")

@@ -4,6 +4,10 @@ Secret values cannot be read back from a workspace, so bootstrap cannot tell a c
 one: it puts a secret that is absent, leaves a present one alone, and puts every declared secret again with
 `--rotate-secrets`. Values are read from the environment only when put, and are never logged, printed or
 written anywhere else. Every variable named in the config must be set, checked before any API call.
+
+Each target has a scope of its own by default (`<project>-<target>`, see `lakeforge.config`). Destroy deletes
+a scope only if bootstrap created it (the manifest records its name) and no other target of the project may
+use it (same name, and a host that is unset or the same).
 """
 
 from __future__ import annotations
@@ -15,11 +19,22 @@ from collections.abc import Callable, Mapping, Sequence
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import ResourceConflict
 
-from lakeforge.changes import Change, Create, Desired, Unchanged, Update, failing_as
+from lakeforge.changes import Change, Create, Delete, Desired, Unchanged, Update, failing_as
 from lakeforge.config import Config
 from lakeforge.errors import ConfigError
+from lakeforge.manifest import Manifest
 
 STEP = "secrets"
+_CREATED = "secret_scope"  # manifests before per-target scopes recorded this alone, for the scope `<project>`
+
+
+def created_marker(scope: str) -> str:
+    """What the manifest's `created` holds for a scope that bootstrap created."""
+    return f"{_CREATED}:{scope}"
+
+
+def created_by_lakeforge(manifest: Manifest, scope: str, project: str) -> bool:
+    return created_marker(scope) in manifest.created or (_CREATED in manifest.created and scope == project)
 
 
 def check_environment(config: Config, environ: Mapping[str, str] | None = None) -> None:
@@ -76,3 +91,19 @@ def apply(w: WorkspaceClient, changes: Sequence[Change], progress: Callable[[str
                     raise ConfigError(f"environment variable {change.spec['env']} is not set")
                 w.secrets.put_secret(change.spec["scope"], change.spec["key"], string_value=value)
     return created
+
+
+def plan_destroy(w: WorkspaceClient, desired: Desired, manifest: Manifest) -> list[Change]:
+    """The target's scope goes if bootstrap created it and no other target may share it; else it is kept."""
+    config = desired.config
+    scope = config.secrets.scope
+    if not created_by_lakeforge(manifest, scope, config.project):
+        return []
+    with failing_as(STEP, f"scope {scope}"):
+        exists = any(s.name == scope for s in w.secrets.list_scopes())
+    if not exists:
+        return []
+    if config.secrets.shared_with:
+        others = ", ".join(config.secrets.shared_with)
+        return [Unchanged(STEP, "secret scope", scope, f"kept: also the scope of target {others}", None, {})]
+    return [Delete(STEP, "secret scope", scope, "created by lakeforge", None, {"scope": scope})]

@@ -28,8 +28,10 @@ SPARK_VERSIONS = {
     "16.4.x-cpu-ml-scala2.12": "16.4 LTS ML (includes Apache Spark 3.5.2, Scala 2.12)",
     "17.3.x-scala2.13": "17.3 LTS (includes Apache Spark 4.0.0, Scala 2.13)",
     "17.3.x-cpu-ml-scala2.13": "17.3 LTS ML (includes Apache Spark 4.0.0, Scala 2.13)",
+    "18.x-cpu-ml-scala2.13": "18 LTS ML (includes Apache Spark 4.1.0, Scala 2.13)",
+    "18.x-gpu-ml-scala2.13": "18 LTS ML GPU (includes Apache Spark 4.1.0, Scala 2.13)",
 }
-_SPARK_VERSION = re.compile(r"^\d+\.\d+\.x-[a-z0-9-]*scala\d+\.\d+$")
+_SPARK_VERSION = re.compile(r"^\d+(\.\d+)?\.x-[a-z0-9-]*scala\d+\.\d+$")
 
 NODE_TYPES = {
     "i3.xlarge": (4, 31232, "Storage Optimized"),

@@ -25,6 +25,7 @@ class Request:
     headers: dict[str, str]
     body: dict[str, Any] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    raw: bytes = b""  # the body as sent, for the storage endpoint (not JSON)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """A query parameter, or else a body field (the SDK sends GET parameters in the query)."""
@@ -67,6 +68,7 @@ class Raw:
     content: bytes
     content_type: str = "application/octet-stream"
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Settings:
@@ -85,6 +87,8 @@ class Settings:
         self.run_pending_seconds = 0.2
         self.run_seconds = 0.5
         self.max_page_size = 100
+        self.presigned_url_seconds = 900  # how long a presigned storage URL stays valid
+        self.files_api = True  # False: /api/2.0/fs/* answers 404 ENDPOINT_NOT_FOUND (but for /Models/ paths)
         # job name or str(job_id) -> "SUCCESS" | "FAILED" | "TIMEDOUT" ...
         self.job_results: dict[str, str] = {}
 
@@ -93,7 +97,9 @@ class Settings:
             if not hasattr(self, key) or key.startswith("_"):
                 raise invalid(f"unknown fake setting {key!r}")
             current = getattr(self, key)
-            if isinstance(current, float):
+            if isinstance(current, bool):
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+            elif isinstance(current, float):
                 value = float(value)
             elif isinstance(current, int):
                 value = int(value)

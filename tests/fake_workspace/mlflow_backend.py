@@ -7,6 +7,23 @@ absolute paths whose parent folder exists, and a created experiment appears in t
 `/api/2.0/mlflow/databricks/registered-models/get` (the SDK's `model_registry.get_model`) is answered from the
 server's `registered-models/get`.
 
+Artifacts as on Databricks: an experiment created through the fake gets the artifact location
+`dbfs:/databricks/mlflow-tracking/<experiment id>`, its runs `.../<experiment id>/<run id>/artifacts` and its
+logged models `.../<experiment id>/logged_models/<model id>/artifacts` (the forms MLflow's
+databricks_run_artifact_repo.py / databricks_logged_model_artifact_repo.py match). A server with workspaces
+refuses an explicit artifact_location, so the fake reads the location the server chose (its logged models
+under `models/`) and rewrites it both ways in the JSON it forwards. The bytes never reach the server: MLflow
+moves them through signed URLs (artifacts.py, storage.py).
+
+The workspace model registry (registry URI `databricks`; MLflow's client is
+mlflow/store/model_registry/databricks_workspace_model_registry_rest_store.py over the OSS RestStore) is the
+server's, plus what Databricks does on top: `model-versions/create` copies the source's files into registry
+storage and answers PENDING_REGISTRATION (the client then polls `model-versions/get` until READY, as it does
+against a workspace); `model-versions/list-artifacts` and `model-versions/get-signed-download-uri` (what
+mlflow/store/artifact/databricks_models_artifact_repo.py calls to download `models:/name/1`) answer from that
+copy. Stage transitions (`model-versions/transition-stage`, `archive_existing_versions`) are the server's own,
+which implement the same rules (mlflow/store/model_registry/sqlalchemy_store.py).
+
 `MlflowServer` starts that server: `mlflow server` on a sqlite store; it takes tens of seconds to come up
 (mostly imports), so start it early and wait only when the first call needs it. A call that finds it still
 starting waits up to 45 s, then gets 503 TEMPORARILY_UNAVAILABLE with Retry-After (the SDK retries that); a
@@ -20,6 +37,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,12 +49,17 @@ from pathlib import Path
 from typing import Any
 
 from .common import Context, Raw, Request
-from .errors import ApiError
+from .errors import ApiError, does_not_exist, missing_field
+from .storage import BlobStore
 from .workspace_files import WorkspaceTree, normalize
 
 PREFIX = "/api/2.0/mlflow/"
 DATABRICKS_GET = "/api/2.0/mlflow/databricks/registered-models/get"
 WORKSPACE_HEADER = "X-MLFLOW-WORKSPACE"
+TRACKING_ROOT = "dbfs:/databricks/mlflow-tracking/"
+_DATABRICKS_FORM = re.compile(rb"dbfs:/databricks/mlflow-tracking/(\d+)(?:(/logged_models/)|(?=[/\"]|$))")
+REGISTRY_LIST = PREFIX + "model-versions/list-artifacts"
+REGISTRY_DOWNLOAD = PREFIX + "model-versions/get-signed-download-uri"
 
 
 def free_port() -> int:
@@ -161,10 +184,21 @@ class MlflowBackend:
     """The `/api/2.0/mlflow/*` routes of one fake workspace."""
 
     def __init__(
-        self, ctx: Context, tree: WorkspaceTree, url: str | None, workspace: str, ready_timeout: float = 45.0
+        self,
+        ctx: Context,
+        tree: WorkspaceTree,
+        url: str | None,
+        workspace: str,
+        blobs: BlobStore | None = None,
+        ready_timeout: float = 45.0,
     ):
         self.ctx = ctx
         self.tree = tree
+        self.blobs = blobs or BlobStore(ctx)
+        # experiment id -> the artifact location the server chose for it, and the regex that finds them all
+        self._locations: dict[bytes, bytes] = {}
+        self._by_location: dict[bytes, bytes] = {}
+        self._server_form: re.Pattern[bytes] | None = None
         self.url = url.rstrip("/") if url else None
         self.workspace = workspace
         self.ready_timeout = ready_timeout
@@ -185,7 +219,22 @@ class MlflowBackend:
             return self._create_experiment(req)
         if path == PREFIX + "experiments/get-by-name" and req.query.get("experiment_name"):
             req.query["experiment_name"] = [self._experiment_name(req.query["experiment_name"][0])]
+        if path in (REGISTRY_LIST, REGISTRY_DOWNLOAD) and req.method == "GET":
+            return self._registry_artifacts(req, path)
+        if path == PREFIX + "model-versions/transition-stage" and req.body.get("archive_existing_versions"):
+            stage = str(req.body.get("stage", ""))
+            if stage.lower() not in ("staging", "production"):
+                # The OSS server answers this with 500 INTERNAL_ERROR; a workspace refuses a bad parameter
+                # with a 400 (the wording is the OSS store's; the status code is the fake's choice).
+                raise ApiError(
+                    400,
+                    "INVALID_PARAMETER_VALUE",
+                    f"Model version transition cannot archive existing model versions because '{stage}' is "
+                    "not an Active stage. Valid stages are ['Staging', 'Production']",
+                )
         answer = self.forward(req.method, path, req.query, req.body if req.method != "GET" else None)
+        if path == PREFIX + "model-versions/create" and answer.status == 200:
+            answer = self._registered(answer)
         if path == PREFIX + "experiments/delete" and answer.status == 200:
             with self.ctx.lock:
                 for node in list(self.tree.nodes.values()):
@@ -201,8 +250,10 @@ class MlflowBackend:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._use_header:
             headers[WORKSPACE_HEADER] = self.workspace
-        payload = json.dumps(body).encode() if body is not None else None
+        payload = self._to_server(json.dumps(body).encode()) if body is not None else None
         status, content, content_type = _http(self.url, method, target, payload, headers)
+        if (content_type or "").startswith("application/json"):
+            content = self._from_server(content)
         return Raw(content, content_type or "application/json", status)
 
     def create_experiment(self, name: str) -> str:
@@ -231,6 +282,8 @@ class MlflowBackend:
         answer = self.forward("POST", PREFIX + "experiments/create", None, body)
         if answer.status == 200:
             experiment_id = str(json.loads(answer.content)["experiment_id"])
+            if not body.get("artifact_location"):
+                self._learn_location(experiment_id)
             with self.ctx.lock:
                 if body["name"] not in self.tree.nodes:
                     self.tree.add_experiment(body["name"], experiment_id)
@@ -252,6 +305,79 @@ class MlflowBackend:
         model.update(id=digest, permission_level="CAN_MANAGE", user_id=self.ctx.settings.user)
         model.pop("aliases", None)
         return {"registered_model_databricks": model}
+
+    # ---- artifact locations: the server's <-> Databricks' form ----------------------------------------
+    def _learn_location(self, experiment_id: str) -> None:
+        found = self.forward("GET", PREFIX + "experiments/get", {"experiment_id": [experiment_id]})
+        if found.status != 200:
+            return
+        location = json.loads(found.content)["experiment"].get("artifact_location", "")
+        if not location or location.startswith(TRACKING_ROOT):
+            return
+        with self.ctx.lock:
+            self._locations[experiment_id.encode()] = location.encode()
+            self._by_location[location.encode()] = experiment_id.encode()
+            longest_first = sorted(self._by_location, key=len, reverse=True)
+            alternatives = b"|".join(re.escape(loc) for loc in longest_first)
+            self._server_form = re.compile(b"(" + alternatives + rb")(?:(/models/)|(?=[/\"]|$))")
+
+    def _from_server(self, content: bytes) -> bytes:
+        pattern = self._server_form
+        if pattern is None:
+            return content
+
+        def databricks(m: re.Match) -> bytes:
+            form = TRACKING_ROOT.encode() + self._by_location[m.group(1)]
+            return form + b"/logged_models/" if m.group(2) else form
+
+        return pattern.sub(databricks, content)
+
+    def _to_server(self, content: bytes) -> bytes:
+        if TRACKING_ROOT.encode() not in content:
+            return content
+
+        def server(m: re.Match) -> bytes:
+            location = self._locations.get(m.group(1))
+            if location is None:
+                return m.group(0)
+            return location + b"/models/" if m.group(2) else location
+
+        return _DATABRICKS_FORM.sub(server, content)
+
+    # ---- the workspace registry's own storage ---------------------------------------------------------
+    @staticmethod
+    def _registry_root(name: str, version: str) -> str:
+        return f"model-registry/{name}/{version}"
+
+    def _registered(self, answer: Raw) -> Raw:
+        """A version just created: its source's files copied into registry storage, PENDING_REGISTRATION."""
+        body = json.loads(answer.content)
+        version = body.get("model_version", {})
+        root = source_root(str(version.get("source", "")))
+        with self.ctx.lock:
+            if root is not None:
+                self.blobs.copy_tree(root, self._registry_root(version["name"], str(version["version"])))
+        version["status"] = "PENDING_REGISTRATION"
+        return Raw(json.dumps(body).encode(), "application/json", 200)
+
+    def _registry_artifacts(self, req: Request, path: str) -> dict | Raw:
+        name, version = req.arg("name"), req.arg("version")
+        if not name:
+            raise missing_field("name")
+        if not version:
+            raise missing_field("version")
+        found = self.forward("GET", PREFIX + "model-versions/get", {"name": [name], "version": [version]})
+        if found.status != 200:
+            return found
+        root = self._registry_root(name, version)
+        relative = (req.arg("path") or "").strip("/")
+        with self.ctx.lock:
+            if path == REGISTRY_LIST:
+                return {"files": self.blobs.listing(root, relative)}
+            if self.blobs.get(f"{root}/{relative}") is None:
+                message = f"File '{relative}' does not exist in model version {version} of '{name}'."
+                raise does_not_exist(message)
+            return {"signed_uri": self.blobs.sign("GET", f"{root}/{relative}"), "headers": []}
 
     def _experiment_deleted_in_tree(self, experiment_id: str) -> None:
         with contextlib.suppress(OSError, ApiError):
@@ -290,3 +416,21 @@ class MlflowBackend:
             if status not in (200, 201) and b"already exists" not in content.lower():
                 self._use_header = False  # a server without workspaces: one shared namespace
             self._ready = True
+
+
+def source_root(source: str) -> str | None:
+    """The blob folder (storage.py) holding a model version source's files, if it is one the fake stores."""
+    patterns = [
+        (r"^models:/(m-[0-9a-f]+)(/.*)?$", "logged_models/{0}{1}"),
+        (
+            r"databricks/mlflow-tracking/[^/]+/(?:logged_models|models)/([^/]+)/artifacts(/.*)?$",
+            "logged_models/{0}{1}",
+        ),
+        (r"databricks/mlflow-tracking/[^/]+/([^/]+)/artifacts(/.*)?$", "runs/{0}{1}"),
+        (r"^runs:/([^/]+)(/.*)?$", "runs/{0}{1}"),
+    ]
+    for pattern, form in patterns:
+        match = re.search(pattern, source)
+        if match:
+            return form.format(match.group(1), (match.group(2) or "").rstrip("/"))
+    return None

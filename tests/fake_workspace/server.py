@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .artifacts import Artifacts
 from .clusters import Clusters, validated_spec
 from .common import OTHER_USER, WORKSPACE_ID, Context, Raw, Request, Settings
 from .errors import ApiError, invalid
@@ -30,6 +31,9 @@ from .faults import Fault, FaultBook
 from .jobs import Jobs
 from .mlflow_backend import MlflowBackend, MlflowServer
 from .secrets import Secrets
+from .storage import PREFIX as STORAGE_PREFIX
+from .storage import BlobStore
+from .uc_registry import UcRegistry
 from .unity_catalog import UnityCatalog
 from .workspace_files import WorkspaceTree, normalize
 
@@ -40,6 +44,8 @@ READ_ONLY_POSTS = frozenset(
         "/api/2.0/mlflow/runs/search",
         "/api/2.0/mlflow/registered-models/get-latest-versions",
         "/api/2.1/clusters/events",
+        "/api/2.0/mlflow/artifacts/credentials-for-read",
+        "/api/2.0/fs/create-download-url",
         "/oidc/v1/token",
     }
 )
@@ -47,6 +53,8 @@ _REDACTED = "**REDACTED**"
 
 
 def is_mutating(method: str, path: str) -> bool:
+    if path.startswith("/api/2.0/mlflow/logged-models/") and path.endswith("/credentials-for-download"):
+        return False
     return method not in ("GET", "HEAD") and path not in READ_ONLY_POSTS
 
 
@@ -60,17 +68,24 @@ class App:
         self.secrets = Secrets(self.ctx)
         self.jobs = Jobs(self.ctx, self.clusters, self.tree)
         self.uc = UnityCatalog(self.ctx)
-        self.mlflow = MlflowBackend(self.ctx, self.tree, mlflow_url, mlflow_workspace)
+        self.uc_registry = UcRegistry(self.ctx, self.uc)
+        self.blobs = BlobStore(self.ctx)
+        self.artifacts = Artifacts(self.ctx, self.blobs, self.uc_registry.check_writable)
+        self.mlflow = MlflowBackend(self.ctx, self.tree, mlflow_url, mlflow_workspace, self.blobs)
         self.faults = FaultBook()
         self.calls: list[dict] = []
         self._calls_lock = threading.Lock()
         self.routes: dict[tuple[str, str], Any] = {}
-        for module in (self.clusters, self.tree, self.secrets, self.jobs, self.uc):
+        modules = (self.clusters, self.tree, self.secrets, self.jobs, self.uc, self.uc_registry)
+        for module in (*modules, self.artifacts):
             for method, path, handler in module.routes():
                 self.routes[(method, path)] = handler
         self.routes[("GET", "/api/2.0/preview/scim/v2/Me")] = self.me
+        # (method or "*", compiled pattern on the whole path, handler(req, match)); all take the state lock
+        self.regex_routes = list(self.artifacts.regex_routes())
         # (method or "*", prefix, handler, takes the state lock)
         self.prefix_routes = [(m, p, h, True) for m, p, h in self.uc.prefix_routes()]
+        self.prefix_routes += [(m, p, h, True) for m, p, h in self.artifacts.prefix_routes()]
         self.prefix_routes += [(m, p, h, False) for m, p, h in self.mlflow.prefix_routes()]
 
     # ---- the API --------------------------------------------------------------------------------------
@@ -87,6 +102,8 @@ class App:
             }
         if req.path == "/oidc/v1/token" and req.method == "POST":
             return self.token(req)
+        if req.path.startswith(STORAGE_PREFIX):  # presigned URLs: the signature is the credential
+            return self.blobs.handle(req)
         if not req.path.startswith("/api/"):
             raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
         self.authenticate(req)
@@ -94,6 +111,11 @@ class App:
         if handler is not None:
             with self.ctx.lock:
                 return handler(req)
+        for method, pattern, regex_handler in self.regex_routes:
+            match = pattern.match(req.path)
+            if match and method in ("*", req.method):
+                with self.ctx.lock:
+                    return regex_handler(req, match)
         for method, prefix, prefix_handler, locked in self.prefix_routes:
             if (
                 (method == "*" or method == req.method)
@@ -199,7 +221,8 @@ class App:
                 **self.jobs.dump(),
                 "workspace": self.tree.dump(),
                 "secret_scopes": self.secrets.dump(),
-                "unity_catalog": self.uc.dump(),
+                "unity_catalog": {**self.uc.dump(), "registry": self.uc_registry.dump()},
+                "storage": self.blobs.dump(),
                 "mlflow_workspace": self.mlflow.workspace if self.mlflow.url else None,
                 "settings": self.ctx.settings.as_dict(),
             }
@@ -289,6 +312,8 @@ class App:
 
 
 def _loggable_body(req: Request) -> Any:
+    if req.path.startswith(STORAGE_PREFIX):
+        return f"<{len(req.raw)} bytes>" if req.raw else None
     if req.files:
         return {**req.body, **{name: f"<{len(data)} bytes>" for name, data in req.files.items()}}
     if not req.body:
@@ -367,7 +392,7 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(answer, ApiError):
             self._send_error(answer)
         elif isinstance(answer, Raw):
-            self._send(answer.status, answer.content, answer.content_type)
+            self._send(answer.status, answer.content, answer.content_type, answer.headers)
         else:
             self._send_json(200, answer)
 
@@ -375,11 +400,14 @@ class Handler(BaseHTTPRequestHandler):
         parts = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        length = int(headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        req = Request(self.command, parts.path, query, headers)
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            raw = self._read_chunked()
+        else:
+            length = int(headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+        req = Request(self.command, parts.path, query, headers, raw=raw)
         content_type = headers.get("content-type", "")
-        if not raw:
+        if not raw or parts.path.startswith(STORAGE_PREFIX):
             return req
         if content_type.startswith("multipart/form-data"):
             message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
@@ -405,6 +433,17 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "MALFORMED_REQUEST", "The body of the request must be a JSON object")
             req.body = body
         return req
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
 
     def _drop(self) -> None:
         """Close the connection without a byte of answer."""

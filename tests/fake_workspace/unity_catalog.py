@@ -9,6 +9,7 @@ ResourceConflict).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .common import Context, Request, now_ms, page
@@ -24,6 +25,9 @@ class UnityCatalog:
         self.catalogs: dict[str, dict] = {}
         self.schemas: dict[str, dict] = {}
         self.models: dict[str, dict] = {}
+        # Set by uc_registry.py, which holds the models' versions and aliases.
+        self.aliases_of: Callable[[str], list[dict]] = lambda full_name: []
+        self.on_model_deleted: Callable[[str], None] = lambda full_name: None
         self.add_catalog("main")
         self.add_schema("main", "default")
 
@@ -130,7 +134,7 @@ class UnityCatalog:
     def get_model(self, req: Request, full_name: str) -> dict:
         info = dict(self._model(full_name))
         if req.flag("include_aliases"):
-            info["aliases"] = []
+            info["aliases"] = self.aliases_of(info["full_name"])
         return info
 
     def update_model(self, req: Request, full_name: str) -> dict:
@@ -144,6 +148,7 @@ class UnityCatalog:
     def delete_model(self, req: Request, full_name: str) -> dict:
         info = self._model(full_name)
         del self.models[info["full_name"]]
+        self.on_model_deleted(info["full_name"])
         return {}
 
     def list_models(self, req: Request) -> dict:

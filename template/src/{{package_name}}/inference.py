@@ -1,4 +1,4 @@
-"""Batch inference: score new customers with @champion and append every prediction to the inference log.
+"""Batch inference: score new customers with the champion and append every prediction to the inference log.
 
 The log is append-only: each row keeps the features it was scored on, the model version, a batch id and
 the time, so monitoring and audits can replay any day. Scoring runs in mapInPandas, so on a cluster it is
@@ -17,9 +17,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .config import CHAMPION, INFERENCE_LOG, Settings
+from . import registry
+from .config import INFERENCE_LOG, Settings
 from .features import FEATURES, KEY, LABEL
-from .registry import load, require_alias
+from .flavour import load
 from .world import World
 
 THRESHOLD = 0.5
@@ -36,7 +37,7 @@ class ScoringResult:
 
 def score(world: World, settings: Settings, features: DataFrame, batch_id: str) -> ScoringResult:
     client = MlflowClient()
-    champion = require_alias(client, settings.model, CHAMPION, "promote a model first")
+    champion = registry.require(client, settings.model, registry.CHAMPION, "promote a model first")
     model = load(settings.model, champion.number)
     predictions = predict(features.drop(LABEL) if LABEL in features.columns else features, model)
     logged = predictions.select(

@@ -1,9 +1,10 @@
 """Drift monitoring: compare what the champion sees in production with what it was trained on.
 
 For every feature and for the predicted probability, the population stability index (PSI) between the
-baseline (the champion's training data, at the exact feature table version recorded on the model) and the
-latest batch of the inference log. Results are appended to a drift table and written as a report with a
-plot, logged to MLflow; drift above the threshold is flagged.
+latest batch of the inference log and the training profile saved with the model version that scored it
+(`baseline.py`: bins, category counts and the score distribution of its training rows). Monitoring reads no
+old table version. Results are appended to a drift table and written as a report with a plot, logged to
+MLflow; drift above the threshold is flagged.
 """
 
 from __future__ import annotations
@@ -21,14 +22,10 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from . import plots
-from .config import DRIFT_TABLE, FEATURE_TABLE, INFERENCE_LOG, Settings
-from .features import CATEGORICAL, NUMERIC, holdout
-from .inference import predict
-from .registry import get, load
+from . import baseline, plots, registry
+from .config import DRIFT_TABLE, INFERENCE_LOG, Settings
 from .world import World
 
-BINS = 10
 PREDICTION = "probability"
 
 
@@ -60,15 +57,6 @@ def psi(expected: np.ndarray, actual: np.ndarray, floor: float = 1e-4) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def numeric_edges(df: DataFrame, columns: list[str], bins: int = BINS) -> dict[str, list[float]]:
-    """Inner bin edges at the baseline's deciles (one pass, approximate), duplicates dropped."""
-    quantiles = [i / bins for i in range(1, bins)]
-    row = df.agg(
-        *[F.percentile_approx(c, q).alias(f"{c}__{i}") for c in columns for i, q in enumerate(quantiles)]
-    ).first()
-    return {c: sorted({float(row[f"{c}__{i}"]) for i in range(len(quantiles))}) for c in columns}
-
-
 def numeric_histograms(df: DataFrame, edges: dict[str, list[float]]) -> dict[str, np.ndarray]:
     """Counts per bin (-inf, e1], (e1, e2], ..., (en, inf) for every column, in one pass."""
     aggregates = []
@@ -86,16 +74,17 @@ def numeric_histograms(df: DataFrame, edges: dict[str, list[float]]) -> dict[str
 
 
 def category_counts(df: DataFrame, column: str) -> dict[str, int]:
-    return {r[column]: int(r["count"]) for r in df.groupBy(column).count().collect()}
+    counts = df.where(F.col(column).isNotNull()).groupBy(column).count().collect()
+    return {str(r[column]): int(r["count"]) for r in counts}
 
 
-def compare(baseline: DataFrame, current: DataFrame, threshold: float) -> list[Drift]:
-    numeric = [c for c in (*NUMERIC, PREDICTION) if c in baseline.columns]
-    edges = numeric_edges(baseline, numeric)
-    expected, actual = numeric_histograms(baseline, edges), numeric_histograms(current, edges)
-    values = {c: psi(expected[c], actual[c]) for c in numeric}
-    for column in CATEGORICAL:
-        before, after = category_counts(baseline, column), category_counts(current, column)
+def compare(profile: baseline.Profile, current: DataFrame, threshold: float) -> list[Drift]:
+    """PSI of every profiled column, the current rows counted over the profile's own bins and categories."""
+    expected = {**profile.numeric, PREDICTION: profile.score}
+    actual = numeric_histograms(current, {c: bins.edges for c, bins in expected.items()})
+    values = {c: psi(bins.counts, actual[c]) for c, bins in expected.items()}
+    for column, before in profile.categorical.items():
+        after = category_counts(current, column)
         keys = sorted(set(before) | set(after))
         values[column] = psi([before.get(k, 0) for k in keys], [after.get(k, 0) for k in keys])
     return [Drift(c, round(v, 6), v > threshold) for c, v in values.items()]
@@ -110,12 +99,11 @@ def monitor(world: World, settings: Settings) -> DriftReport:
     head = batch.select("batch_id", "model_version").first()
     batch_id, model_version = head["batch_id"], head["model_version"]
 
-    version = get(MlflowClient(), settings.model, model_version)
-    baseline_version = int(version.tags["feature_table_version"])
-    model = load(settings.model, model_version)
-    baseline = predict(world.tables.read(FEATURE_TABLE, baseline_version).where(~holdout()), model)
+    version = registry.get(MlflowClient(), settings.model, model_version)
+    profile = baseline.load(version.run_id)
+    baseline_version = profile.feature_table_version
 
-    drift = compare(baseline, batch, settings.drift_threshold)
+    drift = compare(profile, batch, settings.drift_threshold)
     rows = batch.count()
     at = datetime.now(UTC).replace(tzinfo=None)
     records = [
@@ -149,7 +137,8 @@ def _publish(world: World, report: DriftReport, threshold: float, at: datetime) 
         f"# Drift report {stamp}",
         "",
         f"Batch `{report.batch_id}` ({report.rows} rows) scored by model version {report.model_version}, "
-        f"against feature table version {report.baseline_table_version}. Threshold PSI {threshold:g}.",
+        f"against its training profile (feature table version {report.baseline_table_version}). "
+        f"Threshold PSI {threshold:g}.",
         "",
         "| column | PSI | drifted |",
         "|---|---:|---|",

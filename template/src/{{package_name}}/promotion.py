@@ -1,8 +1,10 @@
 """Promotion: the challenger becomes champion only if it passes the gates and beats the champion.
 
-Both models are scored on the same holdout rows (those of the feature table version the challenger was
-trained on). The decision and its numbers are written on the challenger's model version as tags, whether
-it is promoted or not, so the registry says why every version is or is not serving.
+Both models are scored on the same holdout rows: the fixed fifth of customers that no model is trained on
+(`features.holdout`), read from the feature table's current version. No step reads an old table version, whose
+data files VACUUM removes after the retention period; the version used is recorded with the decision. The
+decision and its numbers are written on the challenger's model version as tags, whether it is promoted or
+not, so the registry says why every version is or is not serving.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from datetime import UTC, datetime
 
 from mlflow.tracking import MlflowClient
 
-from .config import CHALLENGER, CHAMPION, FEATURE_TABLE, Settings
+from . import registry
+from .config import FEATURE_TABLE, Settings
 from .features import holdout
-from .registry import by_alias, get, load, require_alias
+from .flavour import load
 from .training import evaluate
 from .world import World
 
@@ -70,17 +73,18 @@ def decide(
 
 
 def promote(world: World, settings: Settings, version: str | None = None) -> Decision:
-    """Judge a model version (default: the @challenger) against the @champion and record the outcome."""
+    """Judge a model version (default: the challenger) against the champion and record the outcome."""
     client = MlflowClient()
     name = settings.model
-    challenger = (
-        get(client, name, version) if version else require_alias(client, name, CHALLENGER, "train a model first")
-    )
-    champion = by_alias(client, name, CHAMPION)
+    if version:
+        challenger = registry.get(client, name, version)
+    else:
+        challenger = registry.require(client, name, registry.CHALLENGER, "train a model first")
+    champion = registry.champion(client, name)
     if champion is not None and champion.number == challenger.number:
         return Decision(False, "already the champion", challenger.number, {}, champion.number, None)
 
-    data_version = int(challenger.tags["feature_table_version"])
+    data_version = world.tables.version(FEATURE_TABLE)
     rows = world.tables.read(FEATURE_TABLE, data_version).where(holdout()).toPandas()
     challenger_metrics = evaluate(load(name, challenger.number), rows)
     champion_metrics = evaluate(load(name, champion.number), rows) if champion else None
@@ -91,23 +95,23 @@ def promote(world: World, settings: Settings, version: str | None = None) -> Dec
         champion.number if champion else None,
         champion_metrics,
     )
-    _record(client, name, decision, data_version)
+    registry.set_tags(client, name, decision.challenger_version, record(decision, data_version))
     if decision.promote:
-        client.set_registered_model_alias(name, CHAMPION, challenger.number)
+        registry.set_champion(client, name, challenger.number)
     return decision
 
 
-def _record(client: MlflowClient, name: str, decision: Decision, data_version: int) -> None:
+def record(decision: Decision, data_version: int) -> dict[str, str]:
+    """The decision as model version tags (keys Unity Catalog accepts: no dots, dashes, colons...)."""
     tags = {
-        "promotion.decision": "promoted" if decision.promote else "rejected",
-        "promotion.reason": decision.reason,
-        "promotion.decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "promotion.holdout_table_version": str(data_version),
-        "promotion.challenger_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
-        "promotion.challenger_recall": f"{decision.challenger['recall']:.6f}",
+        "promotion_decision": "promoted" if decision.promote else "rejected",
+        "promotion_reason": decision.reason,
+        "promotion_decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "promotion_holdout_table_version": str(data_version),
+        "promotion_challenger_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
+        "promotion_challenger_recall": f"{decision.challenger['recall']:.6f}",
     }
     if decision.champion is not None:
-        tags["promotion.champion_version"] = str(decision.champion_version)
-        tags["promotion.champion_roc_auc"] = f"{decision.champion['roc_auc']:.6f}"
-    for key, value in tags.items():
-        client.set_model_version_tag(name, decision.challenger_version, key, value)
+        tags["promotion_champion_version"] = str(decision.champion_version)
+        tags["promotion_champion_roc_auc"] = f"{decision.champion['roc_auc']:.6f}"
+    return tags

@@ -9,21 +9,15 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
 
-from . import plots
-from .config import CHALLENGER, FEATURE_TABLE, Settings
-from .features import CATEGORICAL, FEATURES, LABEL, holdout
+from . import baseline, flavour, plots, registry
+from .config import FEATURE_TABLE, Settings
+from .features import FEATURES, LABEL, holdout
 from .world import World
-
-HYPERPARAMETERS = {"learning_rate": 0.08, "max_iter": 200, "max_leaf_nodes": 31, "l2_regularization": 1.0}
 
 
 @dataclass(frozen=True)
@@ -32,17 +26,6 @@ class TrainingResult:
     model_version: str
     feature_table_version: int
     metrics: dict[str, float]
-
-
-def make_model(hyperparameters: dict[str, float] | None = None, seed: int = 0) -> Pipeline:
-    encode = ColumnTransformer(
-        [("categories", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL))],
-        remainder="passthrough",
-        verbose_feature_names_out=False,
-    )
-    params = {**HYPERPARAMETERS, **(hyperparameters or {})}
-    classify = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed, **params)
-    return Pipeline([("encode", encode), ("classify", classify)])
 
 
 def evaluate(model: Pipeline, rows: pd.DataFrame) -> dict[str, float]:
@@ -69,13 +52,13 @@ def train(world: World, settings: Settings, feature_table_version: int | None = 
         raise ValueError(f"feature table version {version} has no rows to train or test on")
 
     with mlflow.start_run(run_name="training") as run:
-        model = make_model(seed=settings.seed)
+        model = flavour.make(seed=settings.seed)
         X = train_rows[list(FEATURES)]
         model.fit(X, train_rows[LABEL])
         metrics = evaluate(model, test_rows)
 
         source = world.tables.location(FEATURE_TABLE)
-        mlflow.log_params({**HYPERPARAMETERS, "feature_table": source, "feature_table_version": version})
+        mlflow.log_params({**flavour.HYPERPARAMETERS, "feature_table": source, "feature_table_version": version})
         mlflow.log_params({"train_rows": len(train_rows), "holdout_rows": len(test_rows)})
         with warnings.catch_warnings():
             # The dataset's integer key and label are never missing; MLflow's hint about that is noise here.
@@ -84,25 +67,16 @@ def train(world: World, settings: Settings, feature_table_version: int | None = 
             mlflow.log_input(dataset, context="training")
         mlflow.log_metrics(metrics)
         _log_figures(model, test_rows, settings.seed)
-
-        example = X.head(5)
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(example, model.predict_proba(example)),
-            input_example=example,
-            registered_model_name=settings.model,
-            pyfunc_predict_fn="predict_proba",
-            # What serving needs, pinned; without it MLflow exports this whole uv project (Sail, pytest, ...).
-            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
-            # skops (no pickle) refuses HistGradientBoosting's tree nodes unless told to trust them.
-            skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
-        )
-    model_version = str(info.registered_model_version)
+        # What monitoring compares batches with, saved now: the table version it describes may be vacuumed later.
+        baseline.log(baseline.Profile.of(train_rows, model.predict_proba(X)[:, 1], source, version))
+        info = flavour.log(model, X.head(5))
+    # Registered apart from log_model: MLflow 2.x's ModelInfo has no registered_model_version.
+    model_version = str(mlflow.register_model(info.model_uri, settings.model).version)
     client = MlflowClient()
-    client.set_model_version_tag(settings.model, model_version, "feature_table", source)
-    client.set_model_version_tag(settings.model, model_version, "feature_table_version", str(version))
-    client.set_registered_model_alias(settings.model, CHALLENGER, model_version)
+    registry.set_tags(
+        client, settings.model, model_version, {"feature_table": source, "feature_table_version": str(version)}
+    )
+    registry.set_challenger(client, settings.model, model_version)
     return TrainingResult(run.info.run_id, model_version, version, metrics)
 
 

@@ -4,21 +4,32 @@ This is the only module that asks. On Databricks (DATABRICKS_RUNTIME_VERSION is 
 Spark session, Unity Catalog or hive_metastore tables and the workspace's MLflow. Anywhere else it starts
 Sail, an embedded Spark Connect server, and keeps Delta tables and a sqlite MLflow store in a local folder.
 LAKEFORGE_WORLD=local|databricks overrides the guess; LAKEHOUSE_DIR moves the local folder.
+
+LAKEFORGE_TRACKING_URI and LAKEFORGE_REGISTRY_URI, when set, override the world's MLflow URIs (and nothing else):
+a local run keeps its Sail tables and tracks in a workspace, e.g. `LAKEFORGE_TRACKING_URI=databricks` with
+DATABRICKS_HOST and DATABRICKS_TOKEN. A tracking URI without a registry URI brings its usual registry: after
+`databricks`, the project's own (`databricks-uc` for Unity Catalog, `databricks` for the workspace registry),
+else the tracking URI itself. They are not MLflow's MLFLOW_* variables because `mlflow.set_tracking_uri` writes
+those into the environment, so a second `connect()` in one process would take the first one's store.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
 import mlflow
 from pyspark.sql import SparkSession
 
-from .config import Settings
+from .config import REGISTRY, Settings
 from .tables import CatalogTables, PathTables, Tables
+
+
+# The workspace's registry that the project's `registry` answer names (config.REGISTRY).
+WORKSPACE_REGISTRY_URI = "databricks-uc" if REGISTRY == "unity-catalog" else "databricks"
 
 
 @dataclass(frozen=True)
@@ -56,17 +67,28 @@ def local_home() -> Path:
 def connect(settings: Settings) -> World:
     """The world this process runs in, with MLflow pointed at its store and the settings' experiment."""
     world = _databricks(settings) if on_databricks() else _local(local_home())
+    world = _with_mlflow_overrides(world)
     mlflow.set_tracking_uri(world.tracking_uri)
     mlflow.set_registry_uri(world.registry_uri)
     _use_experiment(settings.experiment, world)
     return world
 
 
+def _with_mlflow_overrides(world: World) -> World:
+    tracking = os.environ.get("LAKEFORGE_TRACKING_URI", "").strip()
+    registry = os.environ.get("LAKEFORGE_REGISTRY_URI", "").strip()
+    if not tracking and not registry:
+        return world
+    if tracking and not registry:
+        on_workspace = tracking == "databricks" or tracking.startswith("databricks://")
+        registry = WORKSPACE_REGISTRY_URI if on_workspace else tracking
+    return replace(world, tracking_uri=tracking or world.tracking_uri, registry_uri=registry or world.registry_uri)
+
+
 def _databricks(settings: Settings) -> World:
     spark = SparkSession.builder.getOrCreate()
-    uc = settings.catalog != "hive_metastore"
     tables = CatalogTables(spark, settings.catalog, settings.schema, feature_store=settings.feature_store)
-    return World("databricks", spark, tables, "databricks", "databricks-uc" if uc else "databricks")
+    return World("databricks", spark, tables, "databricks", WORKSPACE_REGISTRY_URI)
 
 
 def _local(home: Path) -> World:
@@ -92,7 +114,8 @@ def local_spark() -> SparkSession:
 
 
 def _use_experiment(name: str, world: World) -> None:
-    if world.home is not None and mlflow.get_experiment_by_name(name) is None:
+    local_store = world.tracking_uri.startswith("sqlite:")
+    if local_store and world.home is not None and mlflow.get_experiment_by_name(name) is None:
         # Without an explicit location a sqlite store puts artifacts in ./mlruns of whatever the cwd is.
         mlflow.create_experiment(name, artifact_location=(world.home / "artifacts").as_uri())
     mlflow.set_experiment(name)
