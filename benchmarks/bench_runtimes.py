@@ -15,31 +15,13 @@ import argparse
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
-
-import copier
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import render_template  # noqa: E402
 from tests.runtimes import proof_table, prove, runtime_lines, runtime_of  # noqa: E402
-
-
-def render(dest: Path, spark_version: str) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_copy(
-            str(ROOT),
-            str(dest),
-            data={"databricks_runtime": spark_version},
-            defaults=True,
-            unsafe=True,
-            vcs_ref="HEAD",
-            quiet=True,
-            skip_tasks=True,
-        )
-    return dest
 
 
 def main() -> int:
@@ -53,7 +35,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-runtimes-") as tmp:
         for number, key in enumerate(keys):
             started = time.perf_counter()
-            project = render(Path(tmp) / f"p{number}" / "project", key)
+            project = render_template(Path(tmp) / f"p{number}" / "project", {"databricks_runtime": key})
             scratch = Path(tmp) / f"s{number}"
             scratch.mkdir()
             proof = prove(project, key, scratch)
