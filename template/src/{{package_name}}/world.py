@@ -27,7 +27,6 @@ from pyspark.sql import SparkSession
 from .config import REGISTRY, Settings
 from .tables import CatalogTables, PathTables, Tables
 
-
 # The workspace's registry that the project's `registry` answer names (config.REGISTRY).
 WORKSPACE_REGISTRY_URI = "databricks-uc" if REGISTRY == "unity-catalog" else "databricks"
 
