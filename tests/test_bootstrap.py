@@ -315,6 +315,7 @@ def test_dry_run_makes_no_mutating_call_and_shows_the_plan(ws: FakeWorkspace, pr
     assert mutating(ws) == []
     assert our_clusters(ws.state()) == []
     assert "create" in result.stdout and CLUSTER in result.stdout
+    assert "[dev]" in result.stdout, "job names ([dev] ...) are printed as they are, not as markup"
 
     report = json.loads(bootstrap(project, "--dry-run", "--json").stdout)
     assert report["dry_run"] and not report["applied"]

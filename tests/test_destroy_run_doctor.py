@@ -177,6 +177,7 @@ def test_doctor_checks_and_changes_nothing(ws: FakeWorkspace, project: Path) -> 
     assert result.exit_code == 0, result.stdout
     for check in ("config", "files", "secrets", "uv", "auth"):
         assert f"✓ {check}:" in result.stdout
+    assert "✓ config: [tool.lakeforge] of " in result.stdout, "config text is printed as it is, not as markup"
     assert ws.user in result.stdout
     assert mutating(ws) == []
 

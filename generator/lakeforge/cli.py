@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from lakeforge import __version__, template
 from lakeforge.errors import LakeforgeError, Refused, RunFailed
@@ -310,10 +311,10 @@ def doctor(project_dir: ProjectDir = Path("."), target: TargetOption = None) -> 
     from lakeforge.doctor import run_checks
 
     checks = run_checks(project_dir, target)
-    marks = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]-[/]"}
+    marks = {True: ("✓", "green"), False: ("✗", "red"), None: ("-", "dim")}
     console = Console(highlight=False)
-    for check in checks:
-        console.print(f"{marks[check.ok]} {check.name}: {check.detail}", soft_wrap=True)
+    for check in checks:  # details quote config text such as [tool.lakeforge]: Text, never markup
+        console.print(Text.assemble(marks[check.ok], f" {check.name}: {check.detail}"), soft_wrap=True)
     if any(check.ok is False for check in checks):
         raise typer.Exit(1)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from lakeforge.changes import Action, Change, workspace_url
 from lakeforge.plan import Plan
@@ -94,7 +95,8 @@ def as_json(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: boo
 def table(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> Table:
     config = plan.config
     title = f"{plan.command} {config.project} → {config.target.name}" + (" (done)" if applied else " (plan)")
-    grid = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    # Names, details and URLs are user and workspace text ("[dev] churn-model training"): Text, never markup.
+    grid = Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
     grid.add_column("step")
     grid.add_column("resource")
     grid.add_column("action")
@@ -103,11 +105,11 @@ def table(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool)
     for row in rows(plan, changes, applied):
         action = row.action.past if applied else row.action.value
         grid.add_row(
-            row.step,
-            f"{row.kind} [bold]{row.name}[/bold]",
-            f"[{_STYLE[row.action]}]{action}[/]",
-            row.detail,
-            row.url or "",
+            Text(row.step),
+            Text.assemble(f"{row.kind} ", (row.name, "bold")),
+            Text(action, style=_STYLE[row.action]),
+            Text(row.detail),
+            Text(row.url or ""),
         )
     return grid
 
