@@ -259,13 +259,13 @@ def _load_secrets(table: Any, targets: dict, chosen: str, project: str, where: s
     _check_table(table, _SECRETS_KEYS, (), where, "tool.lakeforge.secrets")
     scopes = {name: _scope_of(table, targets[name], name, project, where) for name in targets}
     scope = scopes[chosen]
-    host = _host_of(targets[chosen])
+    hosts = {name: (_host_of(spec) or "").lower() for name, spec in targets.items()}
     shared = tuple(
         name
         for name, other in scopes.items()
         if name != chosen
         and other == scope
-        and not (host and _host_of(targets[name]) and host != _host_of(targets[name]))
+        and not (hosts[chosen] and hosts[name] and hosts[chosen] != hosts[name])
     )
     keys = table.get("keys", {})
     for name, env in keys.items():
@@ -299,8 +299,9 @@ def _scope_of(secrets: dict, target: dict, name: str, project: str, where: str) 
 
 
 def _host_of(target: dict) -> str | None:
+    """A target's `host` as given, without spaces or a trailing slash; None when unset (unified auth)."""
     host = target.get("host", "")
-    return (host.strip().rstrip("/").lower() or None) if isinstance(host, str) else None
+    return (host.strip().rstrip("/") or None) if isinstance(host, str) else None
 
 
 def _load_target(
@@ -325,7 +326,7 @@ def _load_target(
         )
     table = targets[chosen]
     key = f"tool.lakeforge.targets.{chosen}"
-    host = table.get("host", "").strip().rstrip("/") or None
+    host = _host_of(table)
     if host and not re.match(r"^https?://[^\s/]+$", host):
         raise ConfigError(
             f"{where}: {key}.host '{host}' must be a workspace URL like https://adb-123.azuredatabricks.net"

@@ -42,7 +42,7 @@ class Wheel:
     version: str = ""  # the deployed version: the project's version, plus +<digest[:16]>
 
     def workspace_path(self, workspace_root: str) -> str:
-        return f"{workspace_root}/dist/{self.digest[:16]}/{self.filename}"
+        return f"{workspace_root}/dist/{self.digest[:LABEL_LENGTH]}/{self.filename}"
 
 
 def find_uv() -> str | None:
