@@ -1,25 +1,61 @@
-"""After `copier copy`: make the new project a git repository on branch main with a first commit.
+"""After `copier copy`: lock the new project's dependencies and make it a git repository on branch main with a
+first commit.
 
-`copier update` works only on a git repository, so a project starts as one. Run by copier's `_tasks` (on copy
-only, see copier.yml) in the new project's folder:
+`copier update` works only on a git repository, and refuses a dirty one, so a project starts as one whose
+first commit holds uv.lock: the first `uv run` would otherwise write it and leave the tree dirty. Run by
+copier's `_tasks` (on copy only, see copier.yml) in the new project's folder:
 
     python tasks/git_init.py AUTHOR_NAME AUTHOR_EMAIL
 
-Does nothing when the folder is already inside a git work tree (a folder of a monorepo: its owner commits)
-or when git is not installed. The commit uses the committer's own git identity; where none is configured,
-the author answers. It never fails the copy: copier would delete the freshly generated project, so a failed
-step is reported and the rest left to the user. Standard library only: copier runs it with its own Python.
+`uv lock` runs with uv from copier's Python, else the one on PATH. The git part does nothing when the folder
+is already inside a git work tree (a folder of a monorepo: its owner commits) or when git is not installed.
+The commit uses the committer's own git identity; where none is configured, the author answers. It never
+fails the copy: copier would delete the freshly generated project, so a failed step is reported and the rest
+left to the user. Standard library only: copier runs it with its own Python.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+LOCK_SECONDS = 120
+
 
 def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=False)
+
+
+def lock(project: Path) -> str | None:
+    """Write uv.lock; return why it could not be written, or None."""
+    if importlib.util.find_spec("uv") is not None:
+        uv = [sys.executable, "-m", "uv"]
+    elif shutil.which("uv"):
+        uv = ["uv"]
+    else:
+        return "uv is not installed: no uv.lock written (the first `uv run` writes it: commit it then)"
+    # Never a Python download just to lock: without the project's Python, lakeforge says how to get it.
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"UV_PYTHON_DOWNLOADS": "never"}
+    try:
+        result = subprocess.run(
+            [*uv, "lock", "--quiet"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=LOCK_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`uv lock` took over {LOCK_SECONDS} s and was stopped: run it, then commit uv.lock"
+    if result.returncode != 0:
+        detail = " ".join((result.stderr or result.stdout).split())[-300:]
+        return f"`uv lock` failed ({detail}): run it, then commit uv.lock"
+    return None
 
 
 def first_commit(project: Path, author_name: str, author_email: str) -> str:
@@ -68,7 +104,11 @@ def main(argv: list[str]) -> int:
             "usage: git_init.py AUTHOR_NAME AUTHOR_EMAIL (run in the new project's folder)", file=sys.stderr
         )
         return 2
-    print(f"git: {first_commit(Path.cwd(), argv[0], argv[1])}", file=sys.stderr)
+    project = Path.cwd()
+    problem = lock(project)
+    if problem:
+        print(f"uv: {problem}", file=sys.stderr)
+    print(f"git: {first_commit(project, argv[0], argv[1])}", file=sys.stderr)
     return 0
 
 

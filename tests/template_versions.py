@@ -26,7 +26,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_FILES = ("copier.yml", "runtimes.yml", "template", "migrations", "tasks")  # what copier reads
+# What copier reads.
+TEMPLATE_FILES = ("copier.yml", "runtimes.yml", "names.yml", "template", "migrations", "tasks")
 A_TAG, B_TAG = "v0.1.0", "v0.2.0"
 
 OLD_ENDPOINT = "databricks/serving_endpoint.json"

@@ -77,6 +77,22 @@ def one_line_error(result) -> str:
     return errors[0]
 
 
+def plain_plan(stdout: str, report: dict[str, Any]) -> str:
+    """Check a plan printed without a terminal against its JSON: the title, then one line per resource with
+    its whole URL, unbroken; return the last line, the summary."""
+    title, *body, summary = stdout.splitlines()
+    assert title == f"{report['command']} {report['project']} → {report['target']}: plan"
+    assert len(body) == len(report["resources"]), stdout
+    for line, resource in zip(body, report["resources"], strict=True):
+        word = "unchanged" if resource["action"] == "unchanged" else f"to {resource['action']}"
+        assert line.startswith(
+            f"{word.ljust(9)}  {resource['step']}  {resource['kind']} {resource['name']}"
+        ), line
+        if resource["url"]:
+            assert line.endswith(f"  {resource['url']}"), line
+    return summary
+
+
 _VOLATILE = {
     "cluster_id",
     "job_id",
@@ -284,14 +300,14 @@ def test_a_cold_bootstrap_creates_everything(ws: FakeWorkspace, project: Path) -
     assert report["applied"] and report["target"] == "dev" and report["user"] == ws.user
     actions = {(r["kind"], r["action"]) for r in report["resources"]}
     assert actions >= {
-        ("cluster", "created"),
-        ("code", "created"),
-        ("secret scope", "created"),
-        ("experiment", "created"),
-        ("model", "created"),
-        ("job", "created"),
+        ("cluster", "create"),
+        ("code", "create"),
+        ("secret scope", "create"),
+        ("experiment", "create"),
+        ("model", "create"),
+        ("job", "create"),
     }
-    assert not {a for k, a in actions if k != "user"} - {"created"}
+    assert not {a for k, a in actions if k != "user"} - {"create"}
     urls = {r["kind"]: r["url"] for r in report["resources"]}
     assert urls["cluster"] == f"{ws.url}/#setting/clusters/{cluster['cluster_id']}/configuration"
     assert urls["code"] == f"{ws.url}/#workspace{ROOT}"
@@ -326,8 +342,65 @@ def test_dry_run_makes_no_mutating_call_and_shows_the_plan(ws: FakeWorkspace, pr
 def test_without_a_terminal_and_without_yes_nothing_is_changed(ws: FakeWorkspace, project: Path) -> None:
     result = bootstrap(project)
     assert result.exit_code == 1
-    assert "--yes" in one_line_error(result)
+    line = one_line_error(result)
+    assert re.fullmatch(
+        r"lakeforge: bootstrap plan for target 'dev': \d+ to create; no terminal to confirm on: "
+        r"pass --yes to apply it \(or --dry-run to only look\)",
+        line,
+    ), line
     assert mutating(ws) == []
+
+
+def test_without_a_terminal_the_plan_is_one_line_per_resource_with_its_whole_url(
+    ws: FakeWorkspace, project: Path
+) -> None:
+    """In a pipe or a CI log there is no table to wrap URLs over several lines: one plain line each."""
+    report = json.loads(bootstrap(project, "--dry-run", "--json").stdout)
+    result = bootstrap(project, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    summary = plain_plan(result.stdout, report)
+    creates = report["summary"]["create"]
+    assert creates > 0 and summary == f"{creates} to create"
+
+
+def test_a_plan_and_its_result_speak_one_vocabulary(ws: FakeWorkspace, project: Path, tmp_path: Path) -> None:
+    """JSON: the same keys and action words for a plan and a result, `applied` tells them apart. Text and
+    Markdown: "to create" in a plan, "created" once done, "nothing to change" when there is nothing to do."""
+    plan_md = tmp_path / "plan.md"
+    assert bootstrap(project, "--dry-run", "--summary", plan_md).exit_code == 0
+    planned = json.loads(bootstrap(project, "--dry-run", "--json").stdout)
+    done = bootstrap_json(project)
+    noop = bootstrap(project)  # nothing to confirm, so no --yes needed
+    again = bootstrap_json(project)
+
+    for report in (planned, done, again):
+        assert list(report["summary"]) == ["create", "update", "delete", "unchanged"]
+    creates = planned["summary"]["create"]
+    assert creates > 0 and planned["summary"] == done["summary"]
+    assert [r["action"] for r in planned["resources"]] == [r["action"] for r in done["resources"]]
+    assert (planned["applied"], done["applied"], again["applied"]) == (False, True, False)
+    unchanged = again["summary"]["unchanged"]
+    assert again["summary"] == {"create": 0, "update": 0, "delete": 0, "unchanged": unchanged}
+
+    text = plan_md.read_text()
+    assert text.startswith(f"### Bootstrap of churn-model on dev (plan, not applied): {creates} to create\n")
+    assert "| cluster | cluster churn-model-dev | to create |" in text
+
+    assert noop.exit_code == 0, noop.stderr
+    lines = noop.stdout.splitlines()
+    assert lines[0] == "bootstrap churn-model → dev: nothing to change"
+    assert lines[-1] == f"nothing to change ({unchanged} unchanged)"
+
+    path = project / "databricks" / "cluster.json"
+    path.write_text(path.read_text().replace('"autotermination_minutes": ', '"autotermination_minutes": 1'))
+    applied = bootstrap(project, "--yes")
+    assert applied.exit_code == 0, applied.stderr
+    lines = applied.stdout.splitlines()
+    assert lines[0] == "bootstrap churn-model → dev: applied"
+    assert re.match(r"updated +cluster  cluster churn-model-dev  edit autotermination_minutes", lines[2]), (
+        lines
+    )
+    assert lines[-1] == f"1 updated, {unchanged - 1} unchanged"
 
 
 def test_json_goes_alone_on_stdout(ws: FakeWorkspace, project: Path) -> None:
@@ -359,7 +432,7 @@ def test_a_changed_cluster_json_is_an_edit_never_a_delete(bootstrapped) -> None:
     assert after["autoscale"]["max_workers"] == 4 and after["autotermination_minutes"] == 45
     assert after["single_user_name"] == before["single_user_name"]
     (row,) = [r for r in report["resources"] if r["kind"] == "cluster"]
-    assert row["action"] == "updated" and "autoscale" in row["detail"]
+    assert row["action"] == "update" and "autoscale" in row["detail"]
     ws.reset_calls()
     bootstrap_json(project)
     assert mutating(ws) == []
@@ -406,7 +479,7 @@ def test_changed_code_uploads_only_what_changed_and_removes_only_its_own_files(b
     # what lakeforge did not upload is left alone
     assert f"{ROOT}/notebooks/scratch" in tree and f"{ROOT}/src/churn_model/notes.txt" in tree
     (code,) = [r for r in report["resources"] if r["kind"] == "code"]
-    assert {f["action"] for f in code["files"]} == {"created", "updated", "deleted"}
+    assert {f["action"] for f in code["files"]} == {"create", "update", "delete"}
     # the package changed, so its wheel did: a new path, installed; the old one uninstalled and removed
     calls = mutating(ws)
     assert "POST /api/2.0/libraries/install" in calls and "POST /api/2.0/libraries/uninstall" in calls
@@ -611,7 +684,7 @@ def test_duplicates_from_an_earlier_lost_answer_are_adopted(ws: FakeWorkspace, p
     assert [c["cluster_id"] for c in our_clusters(state)] == [cluster["cluster_id"]]
     assert len(our_jobs(state)) == len(JOBS)
     assert str(made["jobs"][0]) not in state["jobs"]
-    deleted = {(r["kind"], r["detail"]) for r in report["resources"] if r["action"] == "deleted"}
+    deleted = {(r["kind"], r["detail"]) for r in report["resources"] if r["action"] == "delete"}
     assert ("cluster", f"duplicate of {cluster['cluster_id']}") in deleted
     assert ("job", f"duplicate of {training['job_id']}") in deleted
 

@@ -1,19 +1,70 @@
-"""`lakeforge new`, run as a user runs it: the installed console script in a subprocess, on this checkout."""
+"""`lakeforge new`, run as a user runs it: the installed console script in a subprocess, on this checkout,
+without a terminal or on a real pseudo-terminal."""
 
 from __future__ import annotations
 
+import os
+import re
+import select
+import shutil
 import subprocess
+import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import yaml
+from lakeforge.template import TEMPLATE_ENV
 
-from tests.lakeforge_cli import run_lakeforge
+from tests.generated_project import OLDEST_CPU, project_env, tail, uv, uv_run
+from tests.lakeforge_cli import LAKEFORGE, run_lakeforge
 
 
 def answers_of(project: Path) -> dict:
     return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def on_a_terminal(*args: str | Path, steps: list[tuple[str, bytes]]) -> tuple[int, str]:
+    """`lakeforge ARGS` on a pseudo-terminal: for each step, wait for its text on the screen, then type its
+    keys. Returns the exit code and the screen's text (escape sequences removed)."""
+    master, slave = os.openpty()
+    env = {k: v for k, v in os.environ.items() if k != TEMPLATE_ENV}
+    process = subprocess.Popen([LAKEFORGE, *map(str, args)], stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    screen = ""
+
+    def read(until: str | None) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + 120
+        while until is None or until not in screen:
+            assert time.monotonic() < deadline, f"no {until!r} on the screen:\n{screen}"
+            if select.select([master], [], [], 1)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the other end closed: the process ended
+                    chunk = b""
+                if not chunk:
+                    assert until is None, f"ended before {until!r}:\n{screen}"
+                    return
+                screen = _ANSI.sub("", screen + chunk.decode(errors="replace"))
+
+    try:
+        for text, keys in steps:
+            read(text)
+            os.write(master, keys)
+        read(None)
+        return process.wait(timeout=60), screen
+    finally:
+        process.kill()
+        os.close(master)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +112,8 @@ def test_data_overrides_are_applied_and_recorded(tmp_path: Path) -> None:
         dest,
         "--defaults",
         "--data",
+        f"databricks_runtime={OLDEST_CPU}",
+        "--data",
         "project_name=Fraud Detector",
         "-d",
         "cloud=aws",
@@ -81,6 +134,7 @@ def test_data_overrides_are_applied_and_recorded(tmp_path: Path) -> None:
     assert answers["ci"] == "azure-devops"
     assert answers["host_dev"] == "https://adb-123.4.azuredatabricks.net"
     assert "uv run fraud-detector run-all" in result.stdout
+    assert (dest / ".python-version").read_text() == f"{answers['python_version']}\n" == "3.11\n"
 
 
 @pytest.mark.parametrize(
@@ -132,3 +186,107 @@ def test_data_that_is_not_key_value_is_a_usage_error(tmp_path: Path) -> None:
     result = run_lakeforge("new", tmp_path / "project", "--defaults", "--data", "cloud")
     assert result.returncode == 2
     assert "KEY=VALUE" in result.stderr
+
+
+# --------------------------------------------------------------------------------------------------------
+# on a terminal
+# --------------------------------------------------------------------------------------------------------
+FIRST_QUESTION = "Project name, in words"
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "empty-folder"])
+def test_ctrl_c_at_a_question_cancels_writes_nothing_and_exits_130(tmp_path: Path, existing: bool) -> None:
+    dest = tmp_path / "project"
+    if existing:
+        dest.mkdir()
+    code, screen = on_a_terminal("new", dest, steps=[(FIRST_QUESTION, b"\x03")])
+    assert code == 130, screen
+    last = screen.strip().splitlines()[-1]
+    assert last == "lakeforge: cancelled, nothing written", screen
+    assert "AnswersMap" not in screen and "Traceback" not in screen
+    assert list(dest.iterdir()) == [] if existing else not dest.exists()
+
+
+def test_on_a_terminal_ctrl_u_clears_the_default_an_answer_starts_with(tmp_path: Path) -> None:
+    """Copier puts a question's default in the answer's text (questionary's `default`), so typing appends to
+    it; lakeforge says so, and Ctrl-U clears it."""
+    slug_question = "Distribution and folder name"
+    code, screen = on_a_terminal(
+        "new",
+        tmp_path / "project",
+        steps=[(FIRST_QUESTION, b"\x15Fraud Model\r"), (slug_question, b""), ("fraud-model", b"\x03")],
+    )
+    assert code == 130, screen
+    assert "Enter keeps it, Ctrl-U clears it" in screen.split(FIRST_QUESTION)[0]
+    assert "churn-model" not in screen.split(slug_question)[1], screen
+
+
+# --------------------------------------------------------------------------------------------------------
+# what `new` leaves and says
+# --------------------------------------------------------------------------------------------------------
+def test_a_new_project_starts_as_a_clean_repository_with_its_lock(
+    default_project: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    dest, result = default_project
+    assert result.returncode == 0, result.stderr
+    assert git(dest, "status", "--porcelain", "--ignored") == ""
+    assert "uv.lock" in git(dest, "ls-files").split()
+    assert (dest / ".python-version").read_text() == "3.12\n"  # the default runtime's Python
+    assert "finds no Python" not in result.stderr  # the tests put 3.12 on PATH (conftest.py)
+
+
+@pytest.mark.slow
+def test_the_readmes_first_commands_leave_the_tree_clean(tmp_path: Path) -> None:
+    dest = tmp_path / "churn-model"
+    assert run_lakeforge("new", dest, "--defaults").returncode == 0
+    env = project_env()
+    for command in (["churn-model", "run-all"], ["pytest", "-q", "-x", "tests/test_config.py"]):
+        done = uv_run(dest, env, *command)
+        assert done.returncode == 0, tail(done)
+    assert git(dest, "status", "--porcelain") == "", "a file the first commands write is not ignored"
+
+
+def test_the_path_is_resolved_and_the_next_steps_run_from_here(tmp_path: Path) -> None:
+    here = tmp_path / "lakeforge"
+    here.mkdir()
+    result = run_lakeforge("new", "../churn-model", "--defaults", cwd=here)
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "churn-model"
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Created {project}"
+    steps = [line.strip() for line in lines[lines.index("Next steps:") + 1 :]]
+    assert steps[0] == "cd ../churn-model"
+    bootstrap = re.fullmatch(r"(\S+) bootstrap \. --target dev +# put it on Databricks", steps[-1])
+    assert bootstrap, steps
+    program = bootstrap[1]  # `lakeforge`, or its path from the project's folder where that is not on PATH
+    done = subprocess.run([program, "--version"], cwd=project, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("lakeforge "), done.stderr
+
+
+def test_without_the_projects_python_new_says_how_to_get_it(tmp_path: Path) -> None:
+    """uv finds no Python 3.12 (PATH holds only a 3.11, no uv-managed Python, no downloads): one line with
+    the fix; the fix it offers for running locally on 3.11 works."""
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("needs lakeforge to run on Python 3.11, to offer it as the local Python")
+    pythons = tmp_path / "bin"
+    pythons.mkdir()
+    (pythons / "python3.11").symlink_to(Path(sys.executable).resolve())
+    env = {
+        "PATH": f"{pythons}{os.pathsep}{Path(shutil.which('git') or '/usr/bin/git').parent}",
+        "UV_PYTHON_INSTALL_DIR": str(tmp_path / "uv-pythons"),
+        "HOME": str(tmp_path),
+    }
+    find = [uv(), "python", "find"]
+    no_download = {**env, "UV_PYTHON_DOWNLOADS": "never"}
+    if subprocess.run([*find, "3.12"], env=no_download, capture_output=True).returncode == 0:
+        pytest.skip("a Python 3.12 is on the PATH where git is")
+    dest = tmp_path / "project"
+    result = run_lakeforge("new", dest, "--defaults", env=env)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "finds no Python" in line]
+    assert line == (
+        "lakeforge: uv finds no Python 3.12 (the project's .python-version): run `uv python install 3.12`, "
+        "or write 3.11 to .python-version to run the project locally on Python 3.11"
+    )
+    (dest / ".python-version").write_text("3.11\n")
+    assert subprocess.run(find, cwd=dest, env=no_download, capture_output=True).returncode == 0

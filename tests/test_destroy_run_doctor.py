@@ -4,6 +4,7 @@ made, run follows a job run to its result, doctor checks and changes nothing."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.test_bootstrap import (
     one_line_error,
     our_clusters,
     our_jobs,
+    plain_plan,
 )
 
 # The fixtures of test_bootstrap.py, shared: the rendered project (copied per test), the fake with auth set
@@ -149,6 +151,21 @@ def test_destroy_needs_a_target_and_a_confirmation(ws: FakeWorkspace, project: P
     assert mutating(ws) == []
 
 
+def test_destroy_dry_run_without_a_terminal_is_one_line_per_resource(
+    ws: FakeWorkspace, project: Path
+) -> None:
+    bootstrap_json(project)
+    ws.reset_calls()
+    report = json.loads(lakeforge("destroy", project, "--target", "dev", "--dry-run", "--json").stdout)
+    result = lakeforge("destroy", project, "--target", "dev", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    counts = report["summary"]
+    assert counts["delete"] > 0 and counts["create"] == counts["update"] == 0
+    summary = plain_plan(result.stdout, report)
+    assert summary == f"{counts['delete']} to delete, {counts['unchanged']} unchanged"
+    assert mutating(ws) == []
+
+
 def test_run_follows_the_job_and_exits_with_its_result(ws: FakeWorkspace, project: Path) -> None:
     bootstrap_json(project)
     ws.configure(run_pending_seconds=0.1, run_seconds=0.2)
@@ -197,7 +214,11 @@ def test_doctor_reports_bad_config_and_auth(ws: FakeWorkspace, project: Path, mo
     assert "- auth: skipped" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["bootstrap", "destroy", "run", "doctor"])
-def test_every_command_has_help(command: str) -> None:
-    result = lakeforge(command, "--help")
+@pytest.mark.parametrize("command", ["", "new", "update", "bootstrap", "destroy", "run", "doctor"])
+def test_every_command_has_help_with_no_type_after_a_flag(command: str) -> None:
+    result = lakeforge(*filter(None, [command, "--help"]))
     assert result.exit_code == 0 and "Usage" in result.stdout
+    assert "<bool>" not in result.stdout and "BOOLEAN" not in result.stdout, result.stdout
+    assert re.search(r"^  --help +Show this message and exit\.$", result.stdout, re.MULTILINE), result.stdout
+    if command in ("bootstrap", "run"):  # help text is printed as it is, not read as markup
+        assert "##vso[task.uploadsummary]" in " ".join(result.stdout.split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,13 @@ def test_every_question_is_documented_with_its_choices() -> None:
         assert f"`{name}`" in page, f"question {name} is missing from docs/questions.md"
         for value in question_choices(name, spec):
             assert f"`{value}`" in page, f"choice {value!r} of {name} is missing from docs/questions.md"
+
+
+def test_readme_layout_names_every_module_of_the_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Repository layout") :]
+    package = ROOT / "generator" / "lakeforge"
+    modules = sorted(path.name for path in package.glob("*.py") if path.name != "__init__.py")
+    assert modules, "generator/lakeforge has no modules"
+    missing = [name for name in modules if not re.search(rf"(?<![\w/]){re.escape(name)}\b", layout)]
+    assert not missing, f"README.md's repository layout does not name {missing}"

@@ -138,7 +138,7 @@ def test_bootstrap_writes_what_changed_as_markdown(ws: FakeWorkspace, project: P
     assert text.startswith("### Bootstrap of churn-model on dev: ")
     assert f"Workspace {ws.url}, as {ws.user}." in text
     assert "| step | resource | action | detail |" in text
-    created = [r for r in report["resources"] if r["action"] == "created"]
+    created = [r for r in report["resources"] if r["action"] == "create"]
     assert created
     for row in created:
         if row["url"]:
@@ -147,7 +147,8 @@ def test_bootstrap_writes_what_changed_as_markdown(ws: FakeWorkspace, project: P
 
     again = tmp_path / "again.md"
     bootstrap_json(project, "--summary", str(again))
-    assert "Nothing changed: the workspace already matched the project." in again.read_text()
+    assert again.read_text().startswith("### Bootstrap of churn-model on dev: nothing to change (")
+    assert "Nothing to change: the workspace already matches the project." in again.read_text()
 
 
 def test_a_job_file_cannot_be_named_all(project: Path) -> None:

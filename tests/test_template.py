@@ -70,10 +70,18 @@ MODULES = [
     "cli",
     "notebook",
     "plots",
+    "serving",
 ]
 NOTEBOOKS = ["01_feature_pipeline", "02_training", "03_promotion", "04_batch_inference", "05_monitoring"]
 JOBS = ["feature_pipeline", "training", "promotion", "batch_inference", "monitoring"]
-TOP_FILES = ["pyproject.toml", "README.md", ".copier-answers.yml", ".gitignore", ".pre-commit-config.yaml"]
+TOP_FILES = [
+    "pyproject.toml",
+    "README.md",
+    ".copier-answers.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    ".python-version",
+]
 
 # `${{ ... }}` is GitHub's and Azure DevOps' own expression syntax; anything else of Jinja is a leftover.
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")

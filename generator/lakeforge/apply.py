@@ -67,8 +67,7 @@ def _bootstrap(w: WorkspaceClient, plan: Plan, progress: Progress) -> Result:
     scope_created = secrets.apply(w, plan.of("secrets"), progress)
     done += plan.of("secrets")
 
-    mlflow_done, created = tracking.apply(w, plan.of("mlflow"), desired, progress)
-    done += mlflow_done
+    done += tracking.apply(w, plan.of("mlflow"), desired, progress)
 
     jobs_done, job_ids = jobs.apply(w, plan.of("jobs"), desired, cluster_id, progress)
     done += jobs_done
@@ -80,7 +79,6 @@ def _bootstrap(w: WorkspaceClient, plan: Plan, progress: Progress) -> Result:
         pypi=config.pypi_packages,
         jobs=job_ids,
         created=plan.manifest.created
-        | created
         | ({secrets.created_marker(config.secrets.scope)} if scope_created else set()),
         exists=manifest.exists,
     )
@@ -103,16 +101,9 @@ def _intent(plan: Plan) -> Manifest:
     if desired.wheel:
         wheels.add(libraries.relative(desired, desired.wheel.workspace_path(desired.root)))
     created = set(old.created)
-    for change in plan.changes:
-        if isinstance(change, Create):
-            kind = {
-                "secret scope": secrets.created_marker(change.name),
-                "experiment": "experiment",
-                "schema": "schema",
-                "model": "model",
-            }
-            if change.kind in kind:
-                created.add(kind[change.kind])
+    for change in plan.of("secrets"):
+        if isinstance(change, Create) and change.kind == "secret scope":
+            created.add(secrets.created_marker(change.name))
     return Manifest(
         files=files,
         wheels=tuple(sorted(wheels)),
@@ -162,9 +153,9 @@ def _destroy(w: WorkspaceClient, plan: Plan, progress: Progress) -> Result:
                 if change.kind == "experiment":
                     _ignore_missing(lambda c=change: w.experiments.delete_experiment(c.spec["id"]))
                 elif desired.config.registry == "unity-catalog":
-                    _ignore_missing(lambda: w.registered_models.delete(target.model))
+                    _ignore_missing(lambda: w.registered_models.delete(full_name=target.model))
                 else:
-                    _ignore_missing(lambda: w.model_registry.delete_model(target.model))
+                    _ignore_missing(lambda: w.model_registry.delete_model(name=target.model))
         done.append(change)
 
     # The manifest goes last, so that a destroy that stopped half-way still knows what is left; then the

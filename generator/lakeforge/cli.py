@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -16,12 +15,13 @@ from rich.markup import escape
 from rich.text import Text
 
 from lakeforge import __version__, template
-from lakeforge.errors import LakeforgeError, Refused, RunFailed
+from lakeforge.errors import Cancelled, LakeforgeError, Refused, RunFailed
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
     from lakeforge.changes import Change
+    from lakeforge.config import Target
     from lakeforge.plan import Plan
 
 # The workspace commands import databricks-sdk (seconds to import) inside the command, so `new` stays quick.
@@ -30,6 +30,8 @@ app = typer.Typer(
     help="Generate a Databricks MLOps project whose whole loop runs offline, and put it on Databricks.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help: typer's rich help shows a type (<bool>) after every flag and reads help text as markup.
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
 )
 
@@ -81,6 +83,7 @@ def new(
         str | None,
         typer.Option(
             "--template",
+            metavar="SRC",
             help=f"Template folder or git URL (default: ${template.TEMPLATE_ENV}, else this checkout).",
         ),
     ] = None,
@@ -88,6 +91,7 @@ def new(
         str | None,
         typer.Option(
             "--vcs-ref",
+            metavar="REF",
             help=f"Git tag, branch or commit of the template to render (default: {template.RELEASE_TAG}, "
             "this lakeforge's release; HEAD in a development checkout without that tag).",
         ),
@@ -95,18 +99,22 @@ def new(
 ) -> None:
     """Create a project from the lakeforge template."""
     answers = _parse_data(data or [])
+    if not defaults and sys.stdin.isatty():  # copier puts each default in the answer's text, editable
+        _note("each text answer starts as its default: Enter keeps it, Ctrl-U clears it to type another")
     try:
         project = template.create_project(
             dest, answers, defaults=defaults, template=template_src, vcs_ref=vcs_ref, on_note=_note
         )
+    except Cancelled as exc:
+        typer.echo(f"lakeforge: {exc}", err=True)
+        raise typer.Exit(130) from None
     except LakeforgeError as exc:
         typer.echo(f"lakeforge: {exc}", err=True)
         raise typer.Exit(1) from None
-    slug = template.read_answers(project).get("project_slug")
-    steps = [(f"cd {shlex.quote(str(dest))}", "")]
-    if slug:
-        steps.append((f"uv run {slug} run-all", "# the whole loop, locally and offline"))
-    steps.append(("uv run pytest", "# the project's own tests"))
+    python = template.python_note(project)
+    if python:
+        _note(python)
+    steps = template.next_steps(project)
     width = max(len(command) for command, _ in steps)
     typer.echo(f"Created {project}\n\nNext steps:")
     for command, comment in steps:
@@ -126,6 +134,7 @@ def update(
         str | None,
         typer.Option(
             "--to",
+            metavar="REF",
             help=f"Template tag, branch or commit to update to (default: {template.RELEASE_TAG}, "
             "this lakeforge's release; HEAD in a development checkout without that tag).",
         ),
@@ -168,6 +177,7 @@ TargetOption = Annotated[
     typer.Option(
         "--target",
         "-t",
+        metavar="NAME",
         help="A target of tool.lakeforge.targets in pyproject.toml (default: the first one).",
     ),
 ]
@@ -199,7 +209,9 @@ def bootstrap(
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for a cluster that bootstrap creates or edits to be RUNNING.")
     ] = False,
-    wait_minutes: Annotated[int, typer.Option("--wait-minutes", min=1, help="How long --wait waits.")] = 20,
+    wait_minutes: Annotated[
+        int, typer.Option("--wait-minutes", metavar="MINUTES", min=1, help="How long --wait waits.")
+    ] = 20,
     rotate_secrets: Annotated[
         bool, typer.Option("--rotate-secrets", help="Put every secret again (values cannot be compared).")
     ] = False,
@@ -207,13 +219,12 @@ def bootstrap(
 ) -> None:
     """Create or update the project's cluster, libraries, code, secrets, MLflow objects and jobs."""
     from lakeforge.config import load_config
-    from lakeforge.connection import connect
     from lakeforge.plan import check_local, plan_bootstrap
 
     with _errors_to_exit(summary, f"lakeforge bootstrap --target {target or '(first)'}"):
         config = load_config(project_dir, target)
         check_local(config)
-        w = connect(config.target)
+        w = _connect(config.target)
         with _progress("planning") as progress:
             progress("reading the workspace")
             plan = plan_bootstrap(
@@ -226,7 +237,7 @@ def bootstrap(
 def destroy(
     project_dir: ProjectDir = Path("."),
     target: Annotated[
-        str, typer.Option("--target", "-t", help="The target to remove the project from.")
+        str, typer.Option("--target", "-t", metavar="NAME", help="The target to remove the project from.")
     ] = ...,
     yes: YesOption = False,
     json_output: JsonOption = False,
@@ -247,12 +258,11 @@ def destroy(
     kept.
     """
     from lakeforge.config import load_config
-    from lakeforge.connection import connect
     from lakeforge.plan import plan_destroy
 
     with _errors_to_exit():
         config = load_config(project_dir, target)
-        w = connect(config.target)
+        w = _connect(config.target)
         with _progress("planning") as progress:
             progress("reading the workspace")
             plan = plan_destroy(w, config, include_mlflow=include_mlflow)
@@ -272,7 +282,8 @@ def run(
     project_dir: ProjectDir = Path("."),
     target: TargetOption = None,
     timeout_minutes: Annotated[
-        int, typer.Option("--timeout-minutes", min=1, help="Give up waiting for a run after.")
+        int,
+        typer.Option("--timeout-minutes", metavar="MINUTES", min=1, help="Give up waiting for a run after."),
     ] = 120,
     summary: SummaryOption = None,
 ) -> None:
@@ -282,12 +293,11 @@ def run(
     """
     from lakeforge import render
     from lakeforge.config import load_config
-    from lakeforge.connection import connect
     from lakeforge.runs import ALL, RunAllResult, run_all, run_job
 
     with _errors_to_exit(summary, f"lakeforge run {job} --target {target or '(first)'}"):
         config = load_config(project_dir, target)
-        w = connect(config.target)
+        w = _connect(config.target)
         with _progress("starting") as progress:
             if job == ALL:
                 result = run_all(w, config, progress=progress, timeout_minutes=timeout_minutes)
@@ -335,19 +345,20 @@ def _apply(
     if dry_run or not plan.has_changes:
         _show(out, plan, plan.changes, applied=False, json_output=json_output, dry_run=dry_run)
         if summary is not None:
-            _append(summary, render.markdown(plan, plan.changes, applied=not dry_run))
+            _append(summary, render.markdown(plan, plan.changes, applied=False))
         return
     if not yes:
         if not sys.stdin.isatty():
             raise Refused(
-                f"{plan.command} would change {render.summary_line(plan, plan.changes, False)}; "
-                "there is no terminal to confirm on: pass --yes (or --dry-run to only look)"
+                f"{plan.command} plan for target '{plan.config.target.name}': "
+                f"{render.summary_line(plan.changes, False)}; no terminal to confirm on: pass --yes to apply "
+                "it (or --dry-run to only look)"
             )
         render.show(_err if json_output else out, plan, plan.changes, applied=False)
         if not typer.confirm(
             f"Apply this {plan.command} plan to target '{plan.config.target.name}'?", err=True
         ):
-            raise Refused("nothing was changed")
+            raise Refused("not applied: nothing changed")
     with _progress("applying") as progress:
         result = apply_plan(w, plan, progress)
     _show(out, plan, result.changes, applied=True, json_output=json_output, dry_run=False)
@@ -373,6 +384,16 @@ def _show(
         typer.echo(render.as_json(plan, changes, applied=applied, dry_run=dry_run))
     else:
         render.show(out, plan, changes, applied=applied)
+
+
+def _connect(target: Target) -> WorkspaceClient:
+    """The target's client, after a note on stderr when its host wins over a different DATABRICKS_HOST."""
+    from lakeforge.connection import connect, host_override
+
+    override = host_override(target)
+    if override is not None:
+        _err.print(f"note: target '{target.name}': {override}", soft_wrap=True, markup=False)
+    return connect(target)
 
 
 @contextmanager

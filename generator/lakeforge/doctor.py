@@ -1,7 +1,8 @@
 """`lakeforge doctor`: check what bootstrap needs, locally and from the workspace, without changing anything.
 
 Checks, in order: the config and the files it points to, the secrets' environment variables, uv (to build the
-wheel), and auth (one read call: who am I). A check that cannot run because an earlier one failed is skipped.
+wheel), and auth (one read call: who am I, on which host and, when the target's host wins over a different
+DATABRICKS_HOST, saying so). A check that cannot run because an earlier one failed is skipped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from lakeforge import secrets, workspace_files
 from lakeforge.config import Config, load_config
-from lakeforge.connection import connect, whoami
+from lakeforge.connection import connect, host_override, whoami
 from lakeforge.errors import LakeforgeError
 from lakeforge.wheel import find_uv
 
@@ -73,9 +74,9 @@ def run_checks(project_dir: Path, target: str | None) -> list[Check]:
     try:
         w = connect(config.target)
         user = whoami(w, config.target)
-        checks.append(
-            Check("auth", True, f"{user} on {(w.config.host or '').rstrip('/')} ({w.config.auth_type})")
-        )
+        override = host_override(config.target)
+        how = f"{w.config.auth_type}; {override}" if override else w.config.auth_type
+        checks.append(Check("auth", True, f"{user} on {(w.config.host or '').rstrip('/')} ({how})"))
     except LakeforgeError as exc:
         checks.append(Check("auth", False, str(exc)))
     return checks

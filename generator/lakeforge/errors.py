@@ -27,6 +27,10 @@ class StepError(LakeforgeError):
         super().__init__(f"{step}: {resource}: {detail}")
 
 
+class Cancelled(LakeforgeError):
+    """The user pressed Ctrl-C; what the command had started is undone. The CLI exits 130 (128 + SIGINT)."""
+
+
 class Refused(LakeforgeError):
     """The user declined, or there was nobody to ask and no --yes."""
 

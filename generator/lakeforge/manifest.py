@@ -10,12 +10,16 @@ so an unchanged project writes nothing. Paths are relative to the workspace root
      "wheels": ["dist/3f1c…/churn_model-0.1.0+3f1c…-py3-none-any.whl"],
      "pypi": ["lightgbm==4.5.0"],
      "jobs": {"[dev] churn-model training": 123},
-     "created": ["experiment", "model", "schema", "secret_scope:churn-model-dev"]}
+     "created": ["secret_scope:churn-model-dev"]}
 
 A file whose sha256 is null was being uploaded when a run stopped: the next run uploads it again. Bootstrap
 writes the manifest twice when something changes: before its first change (the union of what it owned and
 what it is about to own, new files as null), and at the end (the new state). A crash in between leaves a
 manifest that still names everything lakeforge may have made.
+
+What bootstrap made in MLflow is not recorded here but on the objects themselves (tracking.py): destroy
+deletes the manifest and keeps the experiment and the model unless asked. Markers "experiment", "model" and
+"schema" that older versions wrote are kept as they are and read by nothing.
 """
 
 from __future__ import annotations

@@ -145,52 +145,8 @@ def plan_destroy(w: WorkspaceClient, config: Config, *, include_mlflow: bool = F
         changes.append(Delete("workspace", "manifest", path, "", workspace_url(host, path), {"path": path}))
 
     changes += secrets.plan_destroy(w, desired, manifest)
-    changes += _plan_destroy_mlflow(w, desired, manifest, include_mlflow)
+    changes += tracking.plan_destroy(w, desired, include_mlflow)
     return Plan("destroy", desired, manifest, tuple(changes), include_mlflow=include_mlflow)
-
-
-def _plan_destroy_mlflow(
-    w: WorkspaceClient, desired: Desired, manifest: Manifest, include: bool
-) -> list[Change]:
-    """The experiment and the model only with --include-mlflow, and only if lakeforge created them; the schema
-    never (it holds the project's tables)."""
-    target = desired.config.target
-    changes: list[Change] = []
-    with failing_as("mlflow", f"experiment {target.experiment}"):
-        experiment = tracking.experiment_by_name(w, target.experiment)
-    if experiment is not None and experiment.lifecycle_stage != "deleted":
-        link = tracking.experiment_url(desired.host, experiment.experiment_id)
-        tags = {t.key: t.value for t in experiment.tags or []}
-        ours = "experiment" in manifest.created or desired.ours(tags)
-        if include and ours:
-            changes.append(
-                Delete(
-                    "mlflow",
-                    "experiment",
-                    target.experiment,
-                    "with its runs",
-                    link,
-                    {"id": experiment.experiment_id},
-                )
-            )
-        else:
-            why = "not created by lakeforge" if not ours else "kept (--include-mlflow deletes it)"
-            changes.append(Unchanged("mlflow", "experiment", target.experiment, why, link, {}))
-    if "model" in manifest.created or include:
-        with failing_as("mlflow", f"model {target.model}"):
-            if desired.config.registry == "unity-catalog":
-                exists = tracking.exists(lambda: w.registered_models.get(target.model))
-            else:
-                exists = tracking.exists(lambda: w.model_registry.get_model(target.model))
-        if exists:
-            ours = "model" in manifest.created
-            link = tracking.model_url(desired)
-            if include and ours:
-                changes.append(Delete("mlflow", "model", target.model, "with all its versions", link, {}))
-            else:
-                why = "not created by lakeforge" if not ours else "kept (--include-mlflow deletes it)"
-                changes.append(Unchanged("mlflow", "model", target.model, why, link, {}))
-    return changes
 
 
 def _identity(desired: Desired) -> Change:

@@ -1,6 +1,11 @@
-"""Show plans and results: a rich table for people (stderr for progress, stdout for the table), the same
-rows as JSON for CI, and Markdown for a CI job's summary page (what changed, and the runs of `run all`).
-Workspace code is one row per target (with counts); every other resource is its own row.
+"""Show plans and results: a rich table for people on a terminal (stderr for progress, stdout for the table),
+one plain line per resource elsewhere (a pipe, a CI log: whole URLs, never wrapped), the same rows as JSON for
+CI, and Markdown for a CI job's summary page (what changed, and the runs of `run all`). Workspace code is one
+row per target (with counts); every other resource is its own row.
+
+One vocabulary everywhere: a plan says "to create, to update, to delete, unchanged", a result "created,
+updated, deleted, unchanged", and a plan without changes "nothing to change". JSON has the same keys and
+action values ("create", "update", "delete", "unchanged") for a plan and a result; `applied` tells them apart.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def rows(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool =
             "code",
             root,
             action,
-            ", ".join(f"{counts[a]} {a.past if applied else a.value}" for a in _ORDER if counts[a]),
+            ", ".join(f"{counts[a]} {word(a, applied)}" for a in _ORDER if counts[a]),
             workspace_url(plan.desired.host, root),
             tuple((c.name, c.action) for c in code if c.action is not Action.UNCHANGED),
         )
@@ -70,12 +75,12 @@ def as_json(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: boo
             "step": row.step,
             "kind": row.kind,
             "name": row.name,
-            "action": row.action.past if applied else row.action.value,
+            "action": row.action.value,
             "detail": row.detail,
             "url": row.url,
         }
         if row.kind == "code":
-            entry["files"] = [{"path": p, "action": a.past if applied else a.value} for p, a in row.files]
+            entry["files"] = [{"path": p, "action": a.value} for p, a in row.files]
         resources.append(entry)
     counts = Counter(c.action for c in changes if c.step != "identity")
     document = {
@@ -86,52 +91,79 @@ def as_json(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: boo
         "user": plan.desired.user,
         "dry_run": dry_run,
         "applied": applied,
-        "summary": {(a.past if applied else a.value): counts[a] for a in _ORDER},
+        "summary": {a.value: counts[a] for a in _ORDER},
         "resources": resources,
     }
     return json.dumps(document, indent=2)
 
 
-def table(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> Table:
+def word(action: Action, applied: bool) -> str:
+    """An action as people read it: "to create" in a plan, "created" once applied, "unchanged" in both."""
+    if applied or action is Action.UNCHANGED:
+        return action.past
+    return f"to {action.value}"
+
+
+def title(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> str:
     config = plan.config
-    title = f"{plan.command} {config.project} → {config.target.name}" + (" (done)" if applied else " (plan)")
+    state = "applied" if applied else "plan" if _changed(changes) else "nothing to change"
+    return f"{plan.command} {config.project} → {config.target.name}: {state}"
+
+
+def table(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> Table:
     # Names, details and URLs are user and workspace text ("[dev] churn-model training"): Text, never markup.
-    grid = Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
+    grid = Table(
+        title=Text(title(plan, changes, applied)), title_justify="left", show_lines=False, expand=False
+    )
     grid.add_column("step")
     grid.add_column("resource")
     grid.add_column("action")
     grid.add_column("detail", overflow="fold")
     grid.add_column("url", overflow="fold")
     for row in rows(plan, changes, applied):
-        action = row.action.past if applied else row.action.value
         grid.add_row(
             Text(row.step),
             Text.assemble(f"{row.kind} ", (row.name, "bold")),
-            Text(action, style=_STYLE[row.action]),
+            Text(word(row.action, applied), style=_STYLE[row.action]),
             Text(row.detail),
             Text(row.url or ""),
         )
     return grid
 
 
-def summary_line(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> str:
+def summary_line(changes: tuple[Change, ...] | list[Change], applied: bool) -> str:
+    """E.g. "3 to create, 28 unchanged", "3 created, 28 unchanged", "nothing to change (31 unchanged)"."""
     counts = Counter(c.action for c in changes if c.step != "identity")
-    parts = [f"{counts[a]} {a.past if applied else _future(a)}" for a in _ORDER if counts[a]]
-    return ", ".join(parts) or "nothing"
+    if not _changed(changes):
+        return f"nothing to change ({counts[Action.UNCHANGED]} unchanged)"
+    return ", ".join(f"{counts[a]} {word(a, applied)}" for a in _ORDER if counts[a])
+
+
+def lines(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> list[str]:
+    """The table as plain text for a pipe or a CI log: the title, one line per resource, the summary."""
+    body = [
+        "  ".join(
+            part
+            for part in (word(r.action, applied).ljust(9), r.step, f"{r.kind} {r.name}", r.detail, r.url)
+            if part
+        )
+        for r in rows(plan, changes, applied)
+    ]
+    return [title(plan, changes, applied), *body, summary_line(changes, applied)]
 
 
 def show(console: Console, plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bool) -> None:
+    """A table on a terminal; elsewhere plain lines, so that no URL is wrapped to the console's width."""
+    if not console.is_terminal:
+        for line in lines(plan, changes, applied):
+            console.out(line, highlight=False)
+        return
     console.print(table(plan, changes, applied))
-    console.print(summary_line(plan, changes, applied))
+    console.print(summary_line(changes, applied), markup=False)
 
 
-def _future(action: Action) -> str:
-    return {
-        Action.CREATE: "to create",
-        Action.UPDATE: "to update",
-        Action.DELETE: "to delete",
-        Action.UNCHANGED: "unchanged",
-    }[action]
+def _changed(changes: tuple[Change, ...] | list[Change]) -> bool:
+    return any(c.action is not Action.UNCHANGED for c in changes)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -141,33 +173,29 @@ def markdown(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bo
     """What bootstrap or destroy changed (or would change) in the target, for a person to read."""
     config = plan.config
     verb = {"bootstrap": "Bootstrap", "destroy": "Destroy"}.get(plan.command, plan.command)
-    how = "" if applied else " (plan only, nothing changed)"
-    counts = summary_line(plan, changes, applied)
-    lines = [
-        f"### {verb} of {config.project} on {config.target.name}{how}: {counts}",
+    how = " (plan, not applied)" if not applied and _changed(changes) else ""
+    text = [
+        f"### {verb} of {config.project} on {config.target.name}{how}: {summary_line(changes, applied)}",
         "",
         f"Workspace {_cell(plan.desired.host) or '(from the environment)'}, as {_cell(plan.desired.user)}.",
         "",
     ]
     changed = [r for r in rows(plan, changes, applied) if r.action is not Action.UNCHANGED]
     if not changed:
-        lines.append("Nothing changed: the workspace already matched the project.")
-        return "\n".join(lines) + "\n"
-    lines += ["| step | resource | action | detail |", "|---|---|---|---|"]
+        text.append("Nothing to change: the workspace already matches the project.")
+        return "\n".join(text) + "\n"
+    text += ["| step | resource | action | detail |", "|---|---|---|---|"]
     for row in changed:
         name = f"[{_cell(row.name)}]({row.url})" if row.url else _cell(row.name)
-        action = row.action.past if applied else row.action.value
         detail = row.detail
         if row.files:
-            shown = ", ".join(
-                f"{path.rsplit('/', 1)[-1]} ({a.past if applied else a.value})" for path, a in row.files[:10]
-            )
+            shown = ", ".join(f"{path.rsplit('/', 1)[-1]} ({word(a, applied)})" for path, a in row.files[:10])
             detail = f"{detail}: {shown}" + (", ..." if len(row.files) > 10 else "")
-        lines.append(f"| {row.step} | {row.kind} {name} | {action} | {_cell(detail)} |")
+        text.append(f"| {row.step} | {row.kind} {name} | {word(row.action, applied)} | {_cell(detail)} |")
     unchanged = sum(1 for r in rows(plan, changes, applied) if r.action is Action.UNCHANGED)
     if unchanged:
-        lines += ["", f"{unchanged} other resources unchanged."]
-    return "\n".join(lines) + "\n"
+        text += ["", f"{unchanged} other resources unchanged."]
+    return "\n".join(text) + "\n"
 
 
 _MARKS = {"SUCCESS": "✅", "not started": "⏭️"}

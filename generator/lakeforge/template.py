@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +36,8 @@ from copier.errors import (
 from plumbum import ProcessExecutionError  # what copier's git calls raise (plumbum is copier's dependency)
 
 from lakeforge import __version__
-from lakeforge.errors import LakeforgeError
+from lakeforge.errors import Cancelled, LakeforgeError
+from lakeforge.wheel import find_uv
 
 TEMPLATE_ENV = "LAKEFORGE_TEMPLATE"
 ANSWERS_FILE = ".copier-answers.yml"
@@ -117,10 +120,11 @@ def create_project(
     `data` answers questions up front; with `defaults` every other question takes its default, without it
     copier asks them on the terminal. `vcs_ref` defaults to this lakeforge's release (see `pin_ref`), and
     `on_note` hears, after a successful render, why another ref was rendered. Raises `LakeforgeError` for a
-    bad answer, an unknown question, a non-empty destination or a template that cannot be fetched; nothing
-    is left behind in `dest` then. Copier's tasks make the project a git repository with a first commit.
+    bad answer, an unknown question, a non-empty destination or a template that cannot be fetched, and
+    `Cancelled` for Ctrl-C; nothing is left behind in `dest` then. Copier's tasks make the project a git
+    repository with a first commit.
     """
-    dest = dest.expanduser().absolute()
+    dest = dest.expanduser().resolve()
     _check_destination(dest)
     source = locate_template(template)
     check_answers(source.src, data)
@@ -143,6 +147,8 @@ def create_project(
             )
     except BaseException as exc:
         _remove_partial(dest, existed)
+        if isinstance(exc, KeyboardInterrupt):  # also copier's CopierAnswersInterrupt, raised at a question
+            raise Cancelled("cancelled, nothing written") from None
         mapped = as_lakeforge_error(exc, source.src, pin.ref) if isinstance(exc, Exception) else exc
         if mapped is exc:
             raise
@@ -150,6 +156,88 @@ def create_project(
     if pin.note and on_note:
         on_note(pin.note)
     return dest
+
+
+def next_steps(project: Path, target: str = "dev") -> list[tuple[str, str]]:
+    """What to run after `lakeforge new`, each command with a comment, as the user can type them here.
+
+    `uv` and `lakeforge` are named as on the user's PATH when that is the command that works in the project's
+    folder, otherwise by path: under pyenv, the project's .python-version selects a Python that may have no
+    `uv`, and `uv run lakeforge` runs lakeforge with its environment's bin folder first on PATH.
+    """
+    slug = read_answers(project).get("project_slug")
+    shell = _shell_env()
+    own = find_uv()
+    uv = "uv" if own is None or _works(["uv", "--version"], project, shell) else _shortest(Path(own), project)
+    here = Path(sys.argv[0]).resolve()
+    on_path = shutil.which("lakeforge", path=shell["PATH"])
+    lakeforge = "lakeforge" if on_path and Path(on_path).resolve() == here else _shortest(here, project)
+    steps = [(f"cd {shlex.quote(_shortest(project, Path.cwd()))}", "")]
+    if slug:
+        steps.append((f"{shlex.quote(uv)} run {slug} run-all", "# the whole loop, locally and offline"))
+    steps.append((f"{shlex.quote(uv)} run pytest", "# the project's own tests"))
+    steps.append((f"{shlex.quote(lakeforge)} bootstrap . --target {target}", "# put it on Databricks"))
+    return steps
+
+
+def _shell_env() -> dict[str, str]:
+    """This environment as the user's shell has it, as far as can be told: without what `uv run` (its bin
+    folder first on PATH) and pyenv's shims (PYENV_VERSION, that version's bin folder) give what they run."""
+    env = {k: v for k, v in os.environ.items() if k != "PYENV_VERSION"}
+    added = {Path(sys.executable).parent} if env.get("UV_RUN_RECURSION_DEPTH") else set()
+    if env.get("PYENV_ROOT"):  # pyenv's libexec/pyenv-exec exports PYENV_VERSION, puts its bin first on PATH
+        added |= set(Path(env["PYENV_ROOT"]).glob("versions/*/bin"))
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) not in added
+    )
+    return env
+
+
+def python_note(project: Path) -> str | None:
+    """One line with the fix when uv cannot find the Python of the project's .python-version, else None."""
+    pin = project / ".python-version"
+    uv = find_uv()
+    if uv is None or not pin.is_file():
+        return None
+    version = pin.read_text(encoding="utf-8").strip()
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}  # only what is here: no download, bounded
+
+    def found(request: str) -> bool:
+        return _works([uv, "python", "find", request], project, env)
+
+    if found(version):
+        return None
+    fix = f"uv finds no Python {version} (the project's .python-version): run `uv python install {version}`"
+    oldest = _oldest_python(project)
+    if oldest and oldest != version and found(oldest):
+        fix += f", or write {oldest} to .python-version to run the project locally on Python {oldest}"
+    return fix
+
+
+def _oldest_python(project: Path) -> str | None:
+    """The X.Y of the project's requires-python floor (">=3.11"): the oldest Python its package runs on."""
+    try:
+        floor = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+            "requires-python"
+        ]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
+    match = re.fullmatch(r">=\s*(\d+\.\d+)", str(floor).strip())
+    return match[1] if match else None
+
+
+def _works(command: list[str], folder: Path, env: dict[str, str] | None = None) -> bool:
+    try:
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _shortest(path: Path, start: Path) -> str:
+    """`path` relative to `start` when that is shorter (../churn-model), else absolute."""
+    relative = os.path.relpath(path, start)
+    return relative if len(relative) < len(str(path)) else str(path)
 
 
 def read_answers(project: Path) -> dict[str, Any]:
@@ -232,10 +320,10 @@ def as_lakeforge_error(exc: Exception, src: str, ref: str | None = None) -> Exce
         # Copier raises a plain ValueError for an answer that fails its validator or its choices, e.g.
         # "Validation error for question 'project_name': project_name '9 lives' is not allowed: ...".
         message = _one_line(str(exc))
-        validation = re.match(r"Validation error for question '([^']*)': (.*)", message)
-        if validation and validation[1] in validation[2]:
-            return LakeforgeError(validation[2])
-        if validation or message.startswith("Invalid choice"):
+        validation = re.match(r"Validation error for question '[^']*': (.*)", message)
+        if validation:  # the template's validators name the question and the value themselves
+            return LakeforgeError(validation[1])
+        if message.startswith("Invalid choice"):
             return LakeforgeError(message)
         if message == "Local template must be a directory.":
             return LakeforgeError(f"template {src} is neither a folder holding copier.yml nor a git URL")

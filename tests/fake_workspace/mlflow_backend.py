@@ -3,9 +3,10 @@
 `/api/2.0/mlflow/*` is forwarded to the server as it is, inside an MLflow *workspace* of its own (header
 `X-MLFLOW-WORKSPACE`), so one server started once per test session serves every fake workspace without state
 leaking between them. What a Databricks workspace does on top, the fake adds: experiment names must be
-absolute paths whose parent folder exists, and a created experiment appears in the workspace tree;
-`/api/2.0/mlflow/databricks/registered-models/get` (the SDK's `model_registry.get_model`) is answered from the
-server's `registered-models/get`.
+absolute paths whose parent folder exists, and a created experiment appears in the workspace tree (a deleted
+one leaves it, a restored one comes back); the parameters of a call other than a GET are read from its query
+string as well as its body (`_body`); `/api/2.0/mlflow/databricks/registered-models/get` (the SDK's
+`model_registry.get_model`) is answered from the server's `registered-models/get`.
 
 Artifacts as on Databricks: an experiment created through the fake gets the artifact location
 `dbfs:/databricks/mlflow-tracking/<experiment id>`, its runs `.../<experiment id>/<run id>/artifacts` and its
@@ -37,6 +38,7 @@ import hashlib
 import http.client
 import json
 import os
+import posixpath
 import re
 import signal
 import socket
@@ -232,7 +234,7 @@ class MlflowBackend:
                     f"Model version transition cannot archive existing model versions because '{stage}' is "
                     "not an Active stage. Valid stages are ['Staging', 'Production']",
                 )
-        answer = self.forward(req.method, path, req.query, req.body if req.method != "GET" else None)
+        answer = self.forward(req.method, path, req.query, _body(req))
         if path == PREFIX + "model-versions/create" and answer.status == 200:
             answer = self._registered(answer)
         if path == PREFIX + "experiments/delete" and answer.status == 200:
@@ -240,6 +242,8 @@ class MlflowBackend:
                 for node in list(self.tree.nodes.values()):
                     if node.experiment_id == str(req.body.get("experiment_id")):
                         del self.tree.nodes[node.path]
+        if path == PREFIX + "experiments/restore" and answer.status == 200:
+            self._restored_in_tree(str(req.body.get("experiment_id")))
         return answer
 
     def forward(
@@ -379,6 +383,18 @@ class MlflowBackend:
                 raise does_not_exist(message)
             return {"signed_uri": self.blobs.sign("GET", f"{root}/{relative}"), "headers": []}
 
+    def _restored_in_tree(self, experiment_id: str) -> None:
+        """A restored experiment is back in the workspace tree where it was (its folder made again if it is
+        gone: the fake's choice)."""
+        found = self.forward("GET", PREFIX + "experiments/get", {"experiment_id": [experiment_id]})
+        if found.status != 200:
+            return
+        name = normalize(json.loads(found.content)["experiment"]["name"])
+        with self.ctx.lock:
+            self.tree.make_dirs(posixpath.dirname(name))
+            if name not in self.tree.nodes:
+                self.tree.add_experiment(name, experiment_id)
+
     def _experiment_deleted_in_tree(self, experiment_id: str) -> None:
         with contextlib.suppress(OSError, ApiError):
             self.forward("POST", PREFIX + "experiments/delete", None, {"experiment_id": experiment_id})
@@ -416,6 +432,22 @@ class MlflowBackend:
             if status not in (200, 201) and b"already exists" not in content.lower():
                 self._use_header = False  # a server without workspaces: one shared namespace
             self._ready = True
+
+
+def _body(req: Request) -> dict | None:
+    """The JSON body to forward: none for a GET; otherwise the body, with the query's parameters added.
+
+    A workspace reads the parameters of a DELETE from the query string, where the REST reference has them
+    (https://docs.databricks.com/api/model-registry/v1/delete-registered-model: DELETE
+    /api/2.0/mlflow/registered-models/delete, query parameter `name`) and databricks-sdk sends them
+    (databricks/sdk/service/ml.py `ModelRegistryAPI.delete_model`), and from a JSON body, where MLflow's own
+    client sends them (mlflow/utils/rest_utils.py `call_endpoint`: `json=` for every method but GET). The
+    open-source server reads only the body of anything but a GET (mlflow/server/handlers.py
+    `_get_request_message`), so without this it would refuse the SDK's delete with "Missing value for
+    required parameter 'name'"."""
+    if req.method == "GET":
+        return None
+    return {**{key: values[-1] for key, values in req.query.items() if values}, **req.body}
 
 
 def source_root(source: str) -> str | None:

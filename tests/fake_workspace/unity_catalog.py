@@ -1,4 +1,5 @@
-"""The Unity Catalog part bootstrap uses: catalogs and schemas (read, create schema) and registered models.
+"""The Unity Catalog part bootstrap uses: catalogs and schemas (read, create a schema with its comment and
+properties) and registered models.
 
 Names are case-insensitive (kept lower-case). A fresh fake has catalog `main` with schema `default`; more can
 be seeded. Errors as the real service: 404 CATALOG_DOES_NOT_EXIST / SCHEMA_DOES_NOT_EXIST /
@@ -65,7 +66,9 @@ class UnityCatalog:
         self.catalogs.setdefault(name, info)
         return self.catalogs[name]
 
-    def add_schema(self, catalog: str, name: str, comment: str | None = None) -> dict:
+    def add_schema(
+        self, catalog: str, name: str, comment: str | None = None, properties: dict[str, str] | None = None
+    ) -> dict:
         catalog, name = catalog.lower(), name.lower()
         self._catalog(catalog)
         full_name = f"{catalog}.{name}"
@@ -84,6 +87,8 @@ class UnityCatalog:
         }
         if comment:
             info["comment"] = comment
+        if properties:
+            info["properties"] = {str(k): str(v) for k, v in properties.items()}
         self.schemas[full_name] = info
         return info
 
@@ -94,7 +99,8 @@ class UnityCatalog:
         return self._catalog(name.lower())
 
     def create_schema(self, req: Request) -> dict:
-        return self.add_schema(str(req.need("catalog_name")), str(req.need("name")), req.body.get("comment"))
+        catalog, name = str(req.need("catalog_name")), str(req.need("name"))
+        return self.add_schema(catalog, name, req.body.get("comment"), req.body.get("properties"))
 
     def get_schema(self, req: Request, full_name: str) -> dict:
         return self._schema(full_name.lower())

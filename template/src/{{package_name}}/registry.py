@@ -118,7 +118,7 @@ def set_challenger(client: MlflowClient, name: str, number: str) -> None:
 
 
 def champion_uri(name: str) -> str:
-    """The champion as a model URI, e.g. for `mlflow models serve`."""
+    """The champion as a model URI: `models:/<name>@champion`, or `models:/<name>/Production` for stages."""
     return ROLES.uri(name, CHAMPION)
 
 

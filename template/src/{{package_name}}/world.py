@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -65,36 +65,46 @@ def local_home() -> Path:
 
 def connect(settings: Settings) -> World:
     """The world this process runs in, with MLflow pointed at its store and the settings' experiment."""
-    world = _databricks(settings) if on_databricks() else _local(local_home())
-    world = _with_mlflow_overrides(world)
-    mlflow.set_tracking_uri(world.tracking_uri)
-    mlflow.set_registry_uri(world.registry_uri)
+    tracking, registry = connect_mlflow()
+    world = _databricks(settings, tracking, registry) if on_databricks() else _local(tracking, registry)
     _use_experiment(settings.experiment, world)
     return world
 
 
-def _with_mlflow_overrides(world: World) -> World:
-    tracking = os.environ.get("LAKEFORGE_TRACKING_URI", "").strip()
-    registry = os.environ.get("LAKEFORGE_REGISTRY_URI", "").strip()
-    if not tracking and not registry:
-        return world
-    if tracking and not registry:
-        on_workspace = tracking == "databricks" or tracking.startswith("databricks://")
-        registry = WORKSPACE_REGISTRY_URI if on_workspace else tracking
-    return replace(world, tracking_uri=tracking or world.tracking_uri, registry_uri=registry or world.registry_uri)
+def connect_mlflow() -> tuple[str, str]:
+    """MLflow pointed at this world's tracking server and registry, without starting Spark (enough to load a
+    model); returns their URIs."""
+    if on_databricks():
+        tracking, registry = "databricks", WORKSPACE_REGISTRY_URI
+    else:
+        home = local_home()
+        home.mkdir(parents=True, exist_ok=True)
+        tracking = registry = f"sqlite:///{home / 'mlflow.db'}"
+    tracking, registry = _with_mlflow_overrides(tracking, registry)
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+    return tracking, registry
 
 
-def _databricks(settings: Settings) -> World:
+def _with_mlflow_overrides(tracking: str, registry: str) -> tuple[str, str]:
+    tracking_override = os.environ.get("LAKEFORGE_TRACKING_URI", "").strip()
+    registry_override = os.environ.get("LAKEFORGE_REGISTRY_URI", "").strip()
+    if tracking_override and not registry_override:
+        on_workspace = tracking_override == "databricks" or tracking_override.startswith("databricks://")
+        registry_override = WORKSPACE_REGISTRY_URI if on_workspace else tracking_override
+    return tracking_override or tracking, registry_override or registry
+
+
+def _databricks(settings: Settings, tracking: str, registry: str) -> World:
     spark = SparkSession.builder.getOrCreate()
     tables = CatalogTables(spark, settings.catalog, settings.schema, feature_store=settings.feature_store)
-    return World("databricks", spark, tables, "databricks", WORKSPACE_REGISTRY_URI)
+    return World("databricks", spark, tables, tracking, registry)
 
 
-def _local(home: Path) -> World:
-    home.mkdir(parents=True, exist_ok=True)
+def _local(tracking: str, registry: str) -> World:
+    home = local_home()
     spark = local_spark()
-    store = f"sqlite:///{home / 'mlflow.db'}"
-    return World("local", spark, PathTables(spark, home / "tables"), store, store, home)
+    return World("local", spark, PathTables(spark, home / "tables"), tracking, registry, home)
 
 
 @cache
