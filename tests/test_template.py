@@ -80,7 +80,6 @@ TOP_FILES = [
     ".copier-answers.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
-    ".python-version",
 ]
 
 # `${{ ... }}` is GitHub's and Azure DevOps' own expression syntax; anything else of Jinja is a leftover.

@@ -111,9 +111,6 @@ def new(
     except LakeforgeError as exc:
         typer.echo(f"lakeforge: {exc}", err=True)
         raise typer.Exit(1) from None
-    python = template.python_note(project)
-    if python:
-        _note(python)
     steps = template.next_steps(project)
     width = max(len(command) for command, _ in steps)
     typer.echo(f"Created {project}\n\nNext steps:")

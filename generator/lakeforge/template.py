@@ -17,7 +17,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,8 +161,8 @@ def next_steps(project: Path, target: str = "dev") -> list[tuple[str, str]]:
     """What to run after `lakeforge new`, each command with a comment, as the user can type them here.
 
     `uv` and `lakeforge` are named as on the user's PATH when that is the command that works in the project's
-    folder, otherwise by path: under pyenv, the project's .python-version selects a Python that may have no
-    `uv`, and `uv run lakeforge` runs lakeforge with its environment's bin folder first on PATH.
+    folder, otherwise by path: `uv run lakeforge` runs lakeforge with its environment's bin folder first on
+    PATH, and pyenv's shims with their Python's.
     """
     slug = read_answers(project).get("project_slug")
     shell = _shell_env()
@@ -191,39 +190,6 @@ def _shell_env() -> dict[str, str]:
         p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) not in added
     )
     return env
-
-
-def python_note(project: Path) -> str | None:
-    """One line with the fix when uv cannot find the Python of the project's .python-version, else None."""
-    pin = project / ".python-version"
-    uv = find_uv()
-    if uv is None or not pin.is_file():
-        return None
-    version = pin.read_text(encoding="utf-8").strip()
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}  # only what is here: no download, bounded
-
-    def found(request: str) -> bool:
-        return _works([uv, "python", "find", request], project, env)
-
-    if found(version):
-        return None
-    fix = f"uv finds no Python {version} (the project's .python-version): run `uv python install {version}`"
-    oldest = _oldest_python(project)
-    if oldest and oldest != version and found(oldest):
-        fix += f", or write {oldest} to .python-version to run the project locally on Python {oldest}"
-    return fix
-
-
-def _oldest_python(project: Path) -> str | None:
-    """The X.Y of the project's requires-python floor (">=3.11"): the oldest Python its package runs on."""
-    try:
-        floor = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-            "requires-python"
-        ]
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return None
-    match = re.fullmatch(r">=\s*(\d+\.\d+)", str(floor).strip())
-    return match[1] if match else None
 
 
 def _works(command: list[str], folder: Path, env: dict[str, str] | None = None) -> bool:
