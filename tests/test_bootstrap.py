@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -695,3 +696,18 @@ def test_wait_blocks_until_the_new_cluster_runs(ws: FakeWorkspace, project: Path
     (cluster,) = our_clusters(ws.state())
     assert cluster["state"] == "RUNNING"
     assert any(c["path"] == "/api/2.1/clusters/get" for c in ws.calls())
+
+
+@pytest.mark.parametrize("keys", [signal.SIGINT, b"\x04"], ids=["ctrl-c", "end-of-input"])
+def test_ctrl_c_at_the_confirmation_cancels_and_changes_nothing(
+    ws: FakeWorkspace, project: Path, keys: bytes | signal.Signals
+) -> None:
+    from tests.test_cli_new import on_a_terminal
+
+    code, screen = on_a_terminal(
+        "bootstrap", project, "--target", "dev", steps=[("Apply this bootstrap plan", keys)]
+    )
+    assert code == 130, screen
+    assert screen.strip().splitlines()[-1] == "lakeforge: cancelled, nothing changed", screen
+    assert "Aborted" not in screen and "Traceback" not in screen
+    assert mutating(ws) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -31,9 +32,11 @@ def git(project: Path, *args: str) -> str:
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def on_a_terminal(*args: str | Path, steps: list[tuple[str, bytes]]) -> tuple[int, str]:
+def on_a_terminal(*args: str | Path, steps: list[tuple[str, bytes | signal.Signals]]) -> tuple[int, str]:
     """`lakeforge ARGS` on a pseudo-terminal: for each step, wait for its text on the screen, then type its
-    keys. Returns the exit code and the screen's text (escape sequences removed)."""
+    keys, or send its signal (what Ctrl-C does at a prompt that reads in the terminal's line mode: the pty is
+    not the process's controlling terminal, so a typed \x03 raises no SIGINT there). Returns the exit code and
+    the screen's text (escape sequences removed)."""
     master, slave = os.openpty()
     env = {k: v for k, v in os.environ.items() if k != TEMPLATE_ENV}
     process = subprocess.Popen([LAKEFORGE, *map(str, args)], stdin=slave, stdout=slave, stderr=slave, env=env)
@@ -58,7 +61,10 @@ def on_a_terminal(*args: str | Path, steps: list[tuple[str, bytes]]) -> tuple[in
     try:
         for text, keys in steps:
             read(text)
-            os.write(master, keys)
+            if isinstance(keys, bytes):
+                os.write(master, keys)
+            else:
+                process.send_signal(keys)
         read(None)
         return process.wait(timeout=60), screen
     finally:

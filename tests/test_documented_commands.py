@@ -53,7 +53,6 @@ UNCHECKED = {
     # Other programs' commands, with nothing of lakeforge's or of the generated project's in them.
     "python3 -m pip install uv": "pip installs uv from the package index",
     "git switch -c template-update": "git's own command",
-    "cd ../churn-model": "the shell's cd; the commands after it are checked as the generated project's",
     "cd churn-model": "the shell's cd; the commands after it are checked as the generated project's",
     # lakeforge's whole test suite: about 18 minutes, and it includes this test; .ci/run runs it.
     "python3 -m uv run --extra test pytest": "lakeforge's own test suite (about 18 minutes)",

@@ -583,3 +583,17 @@ def test_copier_yml_runs_the_migration_for_v0_2_0_before_and_after_the_update() 
         assert migration["command"][-2:] == [OLD_ENDPOINT, NEW_ENDPOINT]
     (task,) = spec["_tasks"]
     assert task["when"] == "{{ _copier_operation == 'copy' }}"
+
+
+def test_ctrl_c_at_a_question_of_update_cancels_and_changes_nothing(versions: Path, tmp_path: Path) -> None:
+    from tests.test_cli_new import FIRST_QUESTION, on_a_terminal
+
+    project = generate(versions, tmp_path / "churn-model")
+    before = (tree(project), status(project), git(project, "rev-parse", "HEAD"))
+    code, screen = on_a_terminal(
+        "update", project, "--to", B_TAG, "--no-defaults", steps=[(FIRST_QUESTION, b"\x03")]
+    )
+    assert code == 130, screen
+    assert screen.strip().splitlines()[-1] == "lakeforge: cancelled, nothing changed", screen
+    assert "AnswersMap" not in screen and "Traceback" not in screen
+    assert (tree(project), status(project), git(project, "rev-parse", "HEAD")) == before

@@ -156,7 +156,7 @@ def update(
         result = update_project(project_dir, to=to, data=answers, defaults=defaults, on_note=_note)
     except LakeforgeError as exc:
         typer.echo(f"lakeforge: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(130 if isinstance(exc, Cancelled) else 1) from None
     typer.echo(render_summary(result))
     if not result.clean:
         raise typer.Exit(EXIT_CONFLICTS)
@@ -352,9 +352,13 @@ def _apply(
                 "it (or --dry-run to only look)"
             )
         render.show(_err if json_output else out, plan, plan.changes, applied=False)
-        if not typer.confirm(
-            f"Apply this {plan.command} plan to target '{plan.config.target.name}'?", err=True
-        ):
+        question = f"Apply this {plan.command} plan to target '{plan.config.target.name}'?"
+        try:
+            confirmed = typer.confirm(question, err=True)
+        except typer.Abort:  # Ctrl-C or end of input at the question (click's confirm raises Abort)
+            _err.print()  # end the question's line
+            raise Cancelled("cancelled, nothing changed") from None
+        if not confirmed:
             raise Refused("not applied: nothing changed")
     with _progress("applying") as progress:
         result = apply_plan(w, plan, progress)
@@ -411,7 +415,8 @@ def _progress(what: str) -> Iterator[Callable[[str], None]]:
 
 @contextmanager
 def _errors_to_exit(summary: Path | None = None, command: str = "") -> Iterator[None]:
-    """A `LakeforgeError` becomes one line on stderr and exit 1, and a line in the summary file if any."""
+    """A `LakeforgeError` becomes one line on stderr and exit 1 (130 when cancelled with Ctrl-C, as a shell
+    reports SIGINT), and a line in the summary file if any."""
     try:
         yield
     except LakeforgeError as exc:
@@ -419,4 +424,4 @@ def _errors_to_exit(summary: Path | None = None, command: str = "") -> Iterator[
         if summary is not None and not isinstance(exc, RunFailed):  # a failed run is in the summary already
             with suppress(LakeforgeError):
                 _append(summary, f"**`{command}` failed**: {' '.join(str(exc).split())}\n")
-        raise typer.Exit(1) from None
+        raise typer.Exit(130 if isinstance(exc, Cancelled) else 1) from None

@@ -26,6 +26,7 @@ from typing import Any
 import copier
 import yaml
 from copier.errors import (
+    CopierAnswersInterrupt,
     CopierError,
     DirtyLocalWarning,
     InteractiveSessionError,
@@ -296,6 +297,8 @@ def as_lakeforge_error(exc: Exception, src: str, ref: str | None = None) -> Exce
         if message.startswith("Unknown revision"):
             return LakeforgeError(f"template {src} has no tag, branch or commit {ref}: choose one it has")
         return LakeforgeError(f"template {src}: {message}")
+    if isinstance(exc, CopierAnswersInterrupt):  # Ctrl-C at a question: copier has not written anything yet
+        return Cancelled("cancelled, nothing changed")
     if isinstance(exc, CopierError):
         return LakeforgeError(_one_line(str(exc)))
     return exc

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import copier
-from copier.errors import DirtyLocalWarning
+from copier.errors import CopierAnswersInterrupt, DirtyLocalWarning
 
 from lakeforge.errors import LakeforgeError
 from lakeforge.template import ANSWERS_FILE, as_lakeforge_error, check_answers, pin_ref, read_answers
@@ -97,6 +97,8 @@ def update_project(
                 quiet=quiet,
             )
     except Exception as exc:
+        if isinstance(exc, CopierAnswersInterrupt):
+            _restore(project)
         mapped = as_lakeforge_error(exc, source, pin.ref)
         if mapped is exc:
             raise
@@ -208,6 +210,14 @@ def _conflicts(project: Path, changes: tuple[Change, ...]) -> tuple[str, ...]:
 def _has_markers(file: Path) -> bool:
     with file.open("rb") as lines:
         return any(line.rstrip() in CONFLICT_MARKERS for line in lines)
+
+
+def _restore(project: Path) -> None:
+    """Put the project folder back at its last commit after Ctrl-C at a question. copier runs the `before`
+    migrations ahead of the questions (v0.2.0's moves a file, staged), and the tree was clean when the update
+    began (copier refuses a dirty one), so this removes only what the update did; ignored files are kept."""
+    _git(project, "restore", "--source=HEAD", "--staged", "--worktree", "--", ".")
+    _git(project, "clean", "-d", "--force", "--quiet", "--", ".")
 
 
 def _git(project: Path, *args: str) -> str | None:
