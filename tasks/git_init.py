@@ -38,7 +38,7 @@ def lock(project: Path) -> str | None:
         uv = ["uv"]
     else:
         return "uv is not installed: no uv.lock written (the first `uv run` writes it: commit it then)"
-    # Never a Python download just to lock: without the project's Python, lakeforge says how to get it.
+    # Never a Python download just to lock: the project takes any supported Python the machine has.
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"UV_PYTHON_DOWNLOADS": "never"}
     try:
         result = subprocess.run(

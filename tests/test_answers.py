@@ -29,7 +29,6 @@ from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from tests import names as derivation
-from tests.lakeforge_cli import run_lakeforge
 from tests.runtimes import runtime_lines, runtimes_data
 from tests.template_versions import A_TAG, B_TAG, build_versions
 
@@ -485,37 +484,6 @@ def test_copier_update_keeps_its_answers_past_the_data_check(tmp_path: Path) -> 
         "json_tools",
         True,
     )
-
-
-# --------------------------------------------------------------------------------------------------------
-# lakeforge new: the same refusals, one line
-# --------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("data", "expected"),
-    [
-        (
-            "project_name=If",
-            "project_name 'If' is not allowed: the package_name made from it, 'if', is a Python keyword",
-        ),
-        ("project_name=Json", "'json', is a module of Python's standard library"),
-        (
-            "project_name=Scikit Learn",
-            "project_name 'Scikit Learn' is not allowed: the project_slug made from it",
-        ),
-        ("package_name=pyspark", "package_name 'pyspark' is not allowed: it is the name of a package"),
-        ("feature_store=maybe", "feature_store 'maybe' is not allowed: answer true or false"),
-        ("projet_name=X", "unknown question 'projet_name' in --data"),
-        ("uc=false", "'uc' is derived from other answers and cannot be set with --data"),
-    ],
-)
-def test_lakeforge_new_shows_the_same_refusal_in_one_line(tmp_path: Path, data: str, expected: str) -> None:
-    dest = tmp_path / "project"
-    result = run_lakeforge("new", dest, "--defaults", "--data", data)
-    assert result.returncode == 1
-    assert result.stderr.strip().count("\n") == 0, result.stderr
-    assert expected in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
-    assert not dest.exists()
 
 
 # --------------------------------------------------------------------------------------------------------

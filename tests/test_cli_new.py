@@ -147,8 +147,20 @@ def test_data_overrides_are_applied_and_recorded(tmp_path: Path) -> None:
         ("project_name=9 lives", "9 lives"),
         ("cloud=mars", "mars"),
         ("host_dev=http://adb-1.azuredatabricks.net", "http://adb-1.azuredatabricks.net"),
-        ("feature_store=maybe", "maybe"),
-        ("projet_name=Churn", "projet_name"),
+        # the template's own refusals (tests/test_answers.py), shown by lakeforge in the same one line
+        (
+            "project_name=If",
+            "project_name 'If' is not allowed: the package_name made from it, 'if', is a Python keyword",
+        ),
+        ("project_name=Json", "'json', is a module of Python's standard library"),
+        (
+            "project_name=Scikit Learn",
+            "project_name 'Scikit Learn' is not allowed: the project_slug made from it",
+        ),
+        ("package_name=pyspark", "package_name 'pyspark' is not allowed: it is the name of a package"),
+        ("feature_store=maybe", "feature_store 'maybe' is not allowed: answer true or false"),
+        ("projet_name=Churn", "unknown question 'projet_name' in --data"),
+        ("uc=false", "'uc' is derived from other answers and cannot be set with --data"),
     ],
 )
 def test_bad_answer_is_one_line_and_writes_nothing(tmp_path: Path, data: str, named: str) -> None:

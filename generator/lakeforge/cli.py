@@ -101,16 +101,10 @@ def new(
     answers = _parse_data(data or [])
     if not defaults and sys.stdin.isatty():  # copier puts each default in the answer's text, editable
         _note("each text answer starts as its default: Enter keeps it, Ctrl-U clears it to type another")
-    try:
+    with _errors_to_exit():
         project = template.create_project(
             dest, answers, defaults=defaults, template=template_src, vcs_ref=vcs_ref, on_note=_note
         )
-    except Cancelled as exc:
-        typer.echo(f"lakeforge: {exc}", err=True)
-        raise typer.Exit(130) from None
-    except LakeforgeError as exc:
-        typer.echo(f"lakeforge: {exc}", err=True)
-        raise typer.Exit(1) from None
     steps = template.next_steps(project)
     width = max(len(command) for command, _ in steps)
     typer.echo(f"Created {project}\n\nNext steps:")
@@ -152,11 +146,8 @@ def update(
     from lakeforge.update import EXIT_CONFLICTS, render_summary, update_project
 
     answers = _parse_data(data or [])
-    try:
+    with _errors_to_exit():
         result = update_project(project_dir, to=to, data=answers, defaults=defaults, on_note=_note)
-    except LakeforgeError as exc:
-        typer.echo(f"lakeforge: {exc}", err=True)
-        raise typer.Exit(130 if isinstance(exc, Cancelled) else 1) from None
     typer.echo(render_summary(result))
     if not result.clean:
         raise typer.Exit(EXIT_CONFLICTS)

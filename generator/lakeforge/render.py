@@ -180,7 +180,8 @@ def markdown(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bo
         f"Workspace {_cell(plan.desired.host) or '(from the environment)'}, as {_cell(plan.desired.user)}.",
         "",
     ]
-    changed = [r for r in rows(plan, changes, applied) if r.action is not Action.UNCHANGED]
+    every = rows(plan, changes, applied)
+    changed = [r for r in every if r.action is not Action.UNCHANGED]
     if not changed:
         text.append("Nothing to change: the workspace already matches the project.")
         return "\n".join(text) + "\n"
@@ -192,7 +193,7 @@ def markdown(plan: Plan, changes: tuple[Change, ...] | list[Change], applied: bo
             shown = ", ".join(f"{path.rsplit('/', 1)[-1]} ({word(a, applied)})" for path, a in row.files[:10])
             detail = f"{detail}: {shown}" + (", ..." if len(row.files) > 10 else "")
         text.append(f"| {row.step} | {row.kind} {name} | {word(row.action, applied)} | {_cell(detail)} |")
-    unchanged = sum(1 for r in rows(plan, changes, applied) if r.action is Action.UNCHANGED)
+    unchanged = len(every) - len(changed)
     if unchanged:
         text += ["", f"{unchanged} other resources unchanged."]
     return "\n".join(text) + "\n"
