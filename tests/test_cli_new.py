@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from importlib.metadata import version
 from pathlib import Path
 
@@ -64,12 +65,29 @@ def on_a_terminal(*args: str | Path, steps: list[tuple[str, bytes | signal.Signa
             if isinstance(keys, bytes):
                 os.write(master, keys)
             else:
+                _wait_until_reading(process.pid)
                 process.send_signal(keys)
         read(None)
         return process.wait(timeout=60), screen
     finally:
         process.kill()
         os.close(master)
+
+
+# read(2)'s system call number, as /proc/PID/syscall shows it
+_READ_SYSCALL = {"x86_64": "0", "aarch64": "63"}.get(os.uname().machine)
+
+
+def _wait_until_reading(pid: int) -> None:
+    """Wait (at most 30 s) until the process blocks reading its terminal. A SIGINT that lands after the prompt
+    is written but before `input()` enters read(2) is only acted on once read returns (CPython checks signals
+    on EINTR), so a signal sent the moment the prompt shows can hang the test; a person is never that fast."""
+    deadline = time.monotonic() + 30
+    while _READ_SYSCALL is not None and time.monotonic() < deadline:
+        with suppress(OSError):
+            if Path(f"/proc/{pid}/syscall").read_text().split()[0] == _READ_SYSCALL:
+                return
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
