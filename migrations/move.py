@@ -41,8 +41,8 @@ def move(project: Path, old: str, new: str) -> str:
     if target.exists():
         return f"left as is: {new} already exists (and {old} too; merge them by hand)"
     target.parent.mkdir(parents=True, exist_ok=True)
-    if _git(project, "ls-files", "--error-unmatch", "--", old) is not None:
-        _git(project, "mv", "--", old, new, check=True)
+    if run_git(project, "ls-files", "--error-unmatch", "--", old) is not None:
+        run_git(project, "mv", "--", old, new, check=True)
         return f"git mv {old} {new}"
     shutil.move(source, target)
     return f"moved {old} to {new}"
@@ -50,15 +50,15 @@ def move(project: Path, old: str, new: str) -> str:
 
 def remerge(project: Path, old: str, new: str, template: str, version_from: str, answers_file: str) -> str:
     """Merge `new` again, with the old version's `old` as common ancestor, if copier left it in conflict."""
-    unmerged = _git(project, "ls-files", "--unmerged", "--", new)
+    unmerged = run_git(project, "ls-files", "--unmerged", "--", new)
     if not unmerged:
         return f"nothing to re-merge: {new} is not in conflict"
-    ours, theirs = _git(project, "show", f":2:./{new}"), _git(project, "show", f":3:./{new}")
+    ours, theirs = run_git(project, "show", f":2:./{new}"), run_git(project, "show", f":3:./{new}")
     if ours is None or theirs is None:
         return f"kept copier's merge of {new}: it has no user or template side"
     with tempfile.TemporaryDirectory(prefix="lakeforge-migration-") as tmp:
         try:
-            base = _render_old(Path(tmp), project, old, template, version_from, answers_file)
+            base = (render_old(Path(tmp), project, template, version_from, answers_file) / old).read_bytes()
         except Exception as exc:  # any failure keeps copier's conservative result, never fails the update
             return f"kept copier's merge of {new} (every difference marked): cannot render {old}: {exc}"
         sides = {}
@@ -82,7 +82,7 @@ def remerge(project: Path, old: str, new: str, template: str, version_from: str,
         )
         if merged.returncode > 127:  # git's error status; 0-127 is the number of conflicts
             return f"kept copier's merge of {new}: git merge-file failed: {merged.stderr.decode().strip()}"
-        base_blob = _git(project, "hash-object", "-w", "--", str(sides["base"]), text=True)
+        base_blob = run_git(project, "hash-object", "-w", "--", str(sides["base"]), text=True)
     (project / new).write_bytes(merged.stdout)
     mode, path = unmerged.decode().split()[0], _repo_path(project, new)
     blobs = {line.split()[2]: line.split()[1] for line in unmerged.decode().splitlines()}
@@ -107,14 +107,13 @@ def remerge(project: Path, old: str, new: str, template: str, version_from: str,
     return outcome
 
 
-def _render_old(
-    tmp: Path, project: Path, old: str, template: str, version_from: str, answers_file: str
-) -> bytes:
-    """`old` as the old template version rendered it with the project's answers from before the update."""
+def render_old(tmp: Path, project: Path, template: str, version_from: str, answers_file: str) -> Path:
+    """A folder in `tmp` holding the project as the old template version rendered it, with the project's
+    answers from before the update (migrations/retire.py uses it too)."""
     import copier
     import yaml
 
-    answers = yaml.safe_load(_git(project, "show", f"HEAD:./{answers_file}", check=True)) or {}
+    answers = yaml.safe_load(run_git(project, "show", f"HEAD:./{answers_file}", check=True)) or {}
     copier.run_copy(
         template,
         str(tmp / "old"),
@@ -126,15 +125,15 @@ def _render_old(
         skip_tasks=True,
         unsafe=True,
     )
-    return (tmp / "old" / old).read_bytes()
+    return tmp / "old"
 
 
 def _repo_path(project: Path, path: str) -> str:
-    prefix = _git(project, "rev-parse", "--show-prefix", text=True) or ""
+    prefix = run_git(project, "rev-parse", "--show-prefix", text=True) or ""
     return f"{prefix.strip()}{path}"
 
 
-def _git(project: Path, *args: str, check: bool = False, text: bool = False):
+def run_git(project: Path, *args: str, check: bool = False, text: bool = False):
     """git's stdout (bytes, or str with `text`), or None when it fails or git is missing (unless `check`)."""
     try:
         result = subprocess.run(["git", *args], cwd=project, capture_output=True, check=check)

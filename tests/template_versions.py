@@ -1,17 +1,22 @@
 """Two releases of the lakeforge template in a throwaway git repository, for the update tests and benchmark.
 
-B (tag v0.2.0) is this checkout's template as it is, uncommitted changes included. A (tag v0.1.0) is B with
-what v0.2.0 really changed undone (the rename of the serving endpoint payload and its migration), plus a few
-lines that a template typically changes between two releases, so that an update from A to B has something
-to merge in every kind of file:
+B (tag v0.3.0) is this checkout's template as it is, uncommitted changes included. A (tag v0.1.0) is B with
+what v0.2.0 and v0.3.0 really changed undone (v0.2.0: the rename of the serving endpoint payload and its
+migration; v0.3.0: the two workflows in place of five single-task jobs, the `compute` question, the owner and
+paused schedules in [tool.lakeforge], and the migration that retires the old job files), plus a few lines that
+a template typically changes between two releases, so that an update from A to B has something to merge in
+every kind of file:
 
-| what B changes                   | where                                                      |
-|----------------------------------|------------------------------------------------------------|
-| renames a file, with a migration | databricks/serving_endpoint.json -> serving/champion.json  |
-| a line of the renamed file       | its tag key "environment" -> "target"                      |
-| a setting's default              | config.py `drift_threshold` 0.25 -> 0.2                    |
-| a README section                 | "Updating from the template" rewritten                     |
-| adds a CI step                   | `ruff check` in ci.yml, on both CI platforms               |
+| what B changes                      | where                                                     |
+|-------------------------------------|-----------------------------------------------------------|
+| renames a file, with a migration    | databricks/serving_endpoint.json -> serving/champion.json |
+| a line of the renamed file          | its tag key "environment" -> "target"                     |
+| folds files into others (migration) | five databricks/jobs/*.json -> training.json, scoring.json |
+| adds a question                     | `compute` (A's projects take its default on update)       |
+| a table of settings                 | [tool.lakeforge]: owner, run_all, dev's `paused`          |
+| a setting's default                 | config.py `drift_threshold` 0.25 -> 0.2                   |
+| a README section                    | "Updating from the template" rewritten                    |
+| adds a CI step                      | `ruff check` in ci.yml, on both CI platforms              |
 
 Each edit names the exact text it expects, so a template change that moves it fails loudly here.
 """
@@ -28,13 +33,32 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 # What copier reads.
 TEMPLATE_FILES = ("copier.yml", "runtimes.yml", "names.yml", "template", "migrations", "tasks")
-A_TAG, B_TAG = "v0.1.0", "v0.2.0"
+A_TAG, B_TAG = "v0.1.0", "v0.3.0"
+WORKFLOWS_RELEASE = (
+    "v0.3.0"  # the release that folded the five jobs into two workflows (copier.yml _migrations)
+)
 
 OLD_ENDPOINT = "databricks/serving_endpoint.json"
 NEW_ENDPOINT = "databricks/serving/champion.json"
 GITHUB_CI = "template/{% if ci == 'github' %}.github{% endif %}/workflows/ci.yml.jinja"
 AZURE_CI = "template/{% if ci == 'azure-devops' %}pipelines{% endif %}/ci.yml.jinja"
 README = "template/README.md.jinja"
+PYPROJECT = "template/pyproject.toml.jinja"
+JOBS_DIR = "template/databricks/jobs"
+SERVING_DIR = "template/databricks/{% if serving %}serving{% endif %}"
+# B's questions that A did not ask (each template file that uses one reads it as false in A).
+NEW_QUESTIONS = ("compute", "serving", "streaming", "data_profiling")
+
+# A's single-task jobs: file stem -> (name, notebook, Quartz schedule, timeout in seconds).
+OLD_JOBS = {
+    "feature_pipeline": ("feature pipeline", "01_feature_pipeline", "0 0 2 * * ?", 3600),
+    "training": ("training", "02_training", "0 0 3 ? * MON", 7200),
+    "promotion": ("promotion", "03_promotion", "0 0 5 ? * MON", 1800),
+    "batch_inference": ("batch inference", "04_batch_inference", "0 0 6 * * ?", 3600),
+    "monitoring": ("monitoring", "05_monitoring", "0 0 7 * * ?", 1800),
+}
+OLD_JOB_FILES = tuple(f"databricks/jobs/{stem}.json" for stem in OLD_JOBS)
+NEW_JOB_FILES = ("databricks/jobs/training.json", "databricks/jobs/scoring.json")
 
 
 @dataclass(frozen=True)
@@ -54,7 +78,7 @@ copier update --trust        # or: lakeforge update
 """
 
 EDITS = (
-    Edit("template/databricks/serving/champion.json.jinja", '"key": "target"', '"key": "environment"'),
+    Edit(f"{SERVING_DIR}/champion.json.jinja", '"key": "target"', '"key": "environment"'),
     Edit(
         "template/src/{{package_name}}/config.py.jinja",
         "drift_threshold: float = 0.2\n",
@@ -68,6 +92,24 @@ EDITS = (
         "champion.json serves @champion\n",
         "",
     ),
+    Edit(
+        PYPROJECT,
+        "# Who hears of a failed run (every job's on_failure) and of a retrain the scoring workflow starts; "
+        'a target\'s\n# table may set its own `owner`.\nowner = "{{ author_email }}"\n'
+        "# The workflows that `lakeforge run all` runs one after the other (the deploy pipeline, on staging, "
+        "before\n# prod), by file name; the first failure stops it.\n"
+        'run_all = ["training", "scoring"{% if streaming %}, "streaming_scoring"{% endif %}]\n',
+        "# The jobs that `lakeforge run all` runs one after the other (the deploy pipeline, on staging, "
+        "before prod),\n# by file name; the first failure stops it.\n"
+        'run_all = ["feature_pipeline", "training", "promotion", "batch_inference", "monitoring"]\n',
+    ),
+    Edit(
+        PYPROJECT,
+        "{%- if target == 'dev' %}\n"
+        "# The schedules are paused here: dev's workflows run only when started (`lakeforge run`).\n"
+        "paused = true\n{%- endif %}\n",
+        "",
+    ),
 )
 
 # How B's changes read in a project generated with the default answers (ci=github).
@@ -76,11 +118,15 @@ B_RENDERED = {
     ".github/workflows/ci.yml": "      - run: uv run ruff check\n",
     "README.md": "lakeforge update             # or, without lakeforge: copier update --trust --defaults\n",
     NEW_ENDPOINT: '"key": "target"',
+    "databricks/jobs/training.json": '"task_key": "promote"',
+    "databricks/jobs/scoring.json": '"run_job_task"',
+    "pyproject.toml": 'run_all = ["training", "scoring"]',
 }
 A_RENDERED = {
     "src/churn_model/config.py": "    drift_threshold: float = 0.25\n",
     "README.md": "copier update --trust        # or: lakeforge update\n",
     OLD_ENDPOINT: '"key": "environment"',
+    "databricks/jobs/training.json": '"existing_cluster_id"',
 }
 
 
@@ -107,7 +153,7 @@ def build_versions(repo: Path, source: Path = ROOT) -> Path:
     git(repo, "tag", A_TAG)
     _put_b(repo, source)
     git(repo, "add", "--all")
-    git(repo, "commit", "-q", "-m", "lakeforge template B: serving/champion.json, and more")
+    git(repo, "commit", "-q", "-m", "lakeforge template B: serving/champion.json, two workflows, and more")
     git(repo, "tag", B_TAG)
     return repo
 
@@ -131,13 +177,60 @@ def _undo_to_a(repo: Path) -> None:
     start = text.index("## Updating from the template\n")
     readme.write_text(text[:start] + README_SECTION_A)
     # The rename: A has the old name and no migration (copier.yml's comments are not needed in A).
-    serving = repo / "template/databricks/serving"
+    serving = repo / SERVING_DIR
     (serving / "champion.json.jinja").rename(repo / "template" / f"{OLD_ENDPOINT}.jinja")
     serving.rmdir()
+    # The workflows: A has the five single-task jobs, none of B's new questions and no migrations at all.
+    jobs = repo / JOBS_DIR
+    for path in jobs.glob("*.json.jinja"):
+        path.unlink()
+    for stem, job in OLD_JOBS.items():
+        (jobs / f"{stem}.json.jinja").write_text(old_job(*job))
     spec = yaml.safe_load((repo / "copier.yml").read_text())
     assert "_migrations" in spec, "B's copier.yml has no _migrations"
+    assert WORKFLOWS_RELEASE in {m["version"] for m in spec["_migrations"]}, "B has no workflows migration"
     del spec["_migrations"]
+    for question in NEW_QUESTIONS:
+        del spec[question]
     (repo / "copier.yml").write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=1000))
+
+
+def old_job(title: str, notebook: str, cron: str, timeout: int) -> str:
+    """A's job file (.json.jinja) for one notebook, as the release before the workflows shipped it."""
+    parameters = ",\n".join(
+        f'    {{\n      "name": "{name}",\n      "default": "${{{name}}}"\n    }}'
+        for name in ("catalog", "schema", "experiment", "model")
+    )
+    return f"""{{
+  "name": "[${{target}}] {{{{ project_slug }}}} {title}",
+  "tags": {{
+    "project": "{{{{ project_slug }}}}",
+    "target": "${{target}}"
+  }},
+  "schedule": {{
+    "quartz_cron_expression": "{cron}",
+    "timezone_id": "UTC",
+    "pause_status": "UNPAUSED"
+  }},
+  "max_concurrent_runs": 1,
+  "timeout_seconds": {timeout},
+  "email_notifications": {{}},
+  "parameters": [
+{parameters}
+  ],
+  "tasks": [
+    {{
+      "task_key": "{notebook[3:]}",
+      "notebook_task": {{
+        "notebook_path": "${{workspace_root}}/notebooks/{notebook}",
+        "source": "WORKSPACE"
+      }},
+      "existing_cluster_id": "${{cluster_id}}",
+      "timeout_seconds": {timeout}
+    }}
+  ]
+}}
+"""
 
 
 def _replace(path: Path, old: str, new: str) -> None:

@@ -321,7 +321,7 @@ def test_the_derived_and_yes_no_questions_are_copier_ymls() -> None:
     assert NAMES["questions"]["derived"] == [
         n for n, s in SPEC.items() if isinstance(s, dict) and s.get("when") is False
     ]
-    assert NAMES["questions"]["bool"] == ["feature_store"]
+    assert NAMES["questions"]["bool"] == ["feature_store", "serving", "streaming", "data_profiling"]
 
 
 @pytest.mark.parametrize("value", ["maybe", "", "2", "ja", "truee", "None"])
@@ -340,7 +340,8 @@ def test_every_boolean_spelling_is_accepted(value: Any) -> None:
 
 def test_copiers_own_keys_and_every_question_are_accepted_as_data() -> None:
     """`copier update` renders with the recorded answers as data: _commit, _src_path and each question."""
-    data = {"_commit": "v0.2.0", "_src_path": "/somewhere", "feature_store": False}
+    data = {"_commit": "v0.2.0", "_src_path": "/somewhere"}
+    data |= {name: False for name in NAMES["questions"]["bool"]}
     data |= {name: "x" for name in NAMES["questions"]["asked"] if name not in data}
     data |= {"project_slug": "churn-model", "package_name": "churn_model"}
     assert problem("project_name", "Churn Model", data) == ""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from databricks.sdk.service.jobs import JobSettings
 from lakeforge.cli import app
 from typer.testing import CliRunner
 
@@ -26,13 +27,7 @@ from tests.runtimes import default_spark_version
 
 ROOT = "/Shared/churn-model/dev"  # the dev target's workspace_root, as the fake spells it (no /Workspace)
 CLUSTER = "churn-model-dev"
-JOBS = {
-    "[dev] churn-model batch inference",
-    "[dev] churn-model feature pipeline",
-    "[dev] churn-model monitoring",
-    "[dev] churn-model promotion",
-    "[dev] churn-model training",
-}
+JOBS = {"[dev] churn-model scoring", "[dev] churn-model training"}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -127,6 +122,7 @@ _VOLATILE = {
     "full_name_id",
     "securable_type",
     "owner",
+    "lakeforge-spec",  # a hash over the rest, which holds ids (a job's spec names another job's id)
 }
 
 
@@ -266,13 +262,9 @@ def test_a_cold_bootstrap_creates_everything(ws: FakeWorkspace, project: Path) -
 
     tree = state["workspace"]
     notebooks = sorted(p for p, o in tree.items() if p.startswith(f"{ROOT}/notebooks/"))
-    assert [p.rsplit("/", 1)[1] for p in notebooks] == [
-        "01_feature_pipeline",
-        "02_training",
-        "03_promotion",
-        "04_batch_inference",
-        "05_monitoring",
-    ]
+    assert [p.rsplit("/", 1)[1] for p in notebooks] == sorted(
+        n.stem for n in (project / "notebooks").glob("*.py")
+    )
     assert all(tree[p]["object_type"] == "NOTEBOOK" for p in notebooks)
     package = {p for p in tree if p.startswith(f"{ROOT}/src/churn_model/")}
     local = {f"{ROOT}/src/churn_model/{f.name}" for f in (project / "src" / "churn_model").glob("*.py")}
@@ -280,7 +272,9 @@ def test_a_cold_bootstrap_creates_everything(ws: FakeWorkspace, project: Path) -
     manifest = json.loads(tree[f"{ROOT}/.lakeforge/manifest.json"]["content"])
     assert set(manifest["files"]) == {p.removeprefix(ROOT + "/") for p in notebooks} | {
         p.removeprefix(ROOT + "/") for p in package
-    }
+    } | {"serving/champion.json"}
+    template = json.loads(tree[f"{ROOT}/serving/champion.json"]["content"])
+    assert template["name"] == "churn-model-dev" and "${champion_version}" in json.dumps(template)
     assert all(entry["sha256"] for entry in manifest["files"].values())
     assert tree[f"{ROOT}/experiment"]["object_type"] == "MLFLOW_EXPERIMENT"
 
@@ -288,15 +282,27 @@ def test_a_cold_bootstrap_creates_everything(ws: FakeWorkspace, project: Path) -
     assert "main.churn_model_dev" in state["unity_catalog"]["schemas"]
     assert "main.churn_model_dev.churn_model" in state["unity_catalog"]["models"]
 
-    jobs = our_jobs(state)
-    assert {j["settings"]["name"] for j in jobs} == JOBS
-    for job in jobs:
-        (task,) = job["settings"]["tasks"]
-        assert task["existing_cluster_id"] == cluster["cluster_id"]
-        assert task["notebook_task"]["notebook_path"].startswith(f"/Workspace{ROOT}/notebooks/")
-        assert job["settings"]["schedule"]["quartz_cron_expression"]
-        params = {p["name"]: p["default"] for p in job["settings"]["parameters"]}
+    jobs = {j["settings"]["name"].rsplit(" ", 1)[1]: j for j in our_jobs(state)}
+    assert {j["settings"]["name"] for j in jobs.values()} == JOBS
+    for job in jobs.values():
+        settings = job["settings"]
+        # job compute: one job cluster per run from cluster.json, without what only the all-purpose one has
+        (job_cluster,) = settings["job_clusters"]
+        spec = job_cluster["new_cluster"]
+        assert spec["spark_version"] == default_spark_version() and "cluster_name" not in spec
+        assert "lakeforge-project" not in spec.get("custom_tags", {}) and "single_user_name" not in spec
+        for task in settings["tasks"]:
+            if "notebook_task" in task:
+                assert task["job_cluster_key"] == job_cluster["job_cluster_key"]
+                assert task["libraries"] == [{"whl": wheel}], "each run installs the wheel last deployed"
+                assert task["notebook_task"]["notebook_path"].startswith(f"/Workspace{ROOT}/notebooks/")
+        assert settings["queue"] == {"enabled": True}
+        assert settings["email_notifications"]["on_failure"] == ["data-science@example.com"]
+        assert settings["schedule"]["pause_status"] == "PAUSED"  # dev runs only when started
+        params = {p["name"]: p["default"] for p in settings["parameters"]}
         assert params["model"] == "main.churn_model_dev.churn_model"
+    (retrain,) = [t for t in jobs["scoring"]["settings"]["tasks"] if "run_job_task" in t]
+    assert retrain["run_job_task"]["job_id"] == jobs["training"]["job_id"]
 
     assert report["applied"] and report["target"] == "dev" and report["user"] == ws.user
     actions = {(r["kind"], r["action"]) for r in report["resources"]}
@@ -308,7 +314,8 @@ def test_a_cold_bootstrap_creates_everything(ws: FakeWorkspace, project: Path) -
         ("model", "create"),
         ("job", "create"),
     }
-    assert not {a for k, a in actions if k != "user"} - {"create"}
+    assert not {a for k, a in actions if k not in ("user", "serving endpoint")} - {"create"}
+    assert ("serving endpoint", "unchanged") in actions  # it waits for the first champion
     urls = {r["kind"]: r["url"] for r in report["resources"]}
     assert urls["cluster"] == f"{ws.url}/#setting/clusters/{cluster['cluster_id']}/configuration"
     assert urls["code"] == f"{ws.url}/#workspace{ROOT}"
@@ -326,6 +333,41 @@ def test_a_second_run_makes_zero_mutating_calls(bootstrapped) -> None:
     assert len(ws.calls()) < 30  # reads only: identity, one list per kind, one get per job
 
 
+def test_fields_a_workspace_does_not_echo_cause_no_update(ws: FakeWorkspace, project: Path) -> None:
+    """Answers that leave out fields bootstrap sent (as an emulator drops notebook_task.source and
+    data_security_mode, and the real APIs apply_policy_default_values) are not changes: the decision is made
+    against the spec bootstrap last applied, kept in the lakeforge-spec tag."""
+    cluster = project / "databricks" / "cluster.json"
+    spec = json.loads(cluster.read_text())
+    cluster.write_text(json.dumps({**spec, "apply_policy_default_values": True}, indent=2))
+    ws.configure(drop_fields=["notebook_task.source", "data_security_mode", "apply_policy_default_values"])
+    bootstrap_json(project)
+    job = next(iter(ws.client().jobs.list(expand_tasks=True)))
+    assert all(
+        "source" not in (t.notebook_task.as_dict() if t.notebook_task else {}) for t in job.settings.tasks
+    )
+    ws.reset_calls()
+    report = bootstrap_json(project)
+    assert mutating(ws) == []
+    assert {r["action"] for r in report["resources"]} == {"unchanged"}
+
+
+def test_a_field_edited_in_the_workspace_is_drift_and_is_reset(bootstrapped) -> None:
+    ws, project = bootstrapped
+    w = ws.client()
+    (training,) = [j for j in our_jobs(ws.state()) if j["settings"]["name"].endswith("training")]
+    w.jobs.update(training["job_id"], new_settings=JobSettings(max_concurrent_runs=5))
+    ws.reset_calls()
+    report = bootstrap_json(project)
+    (row,) = [r for r in report["resources"] if r["action"] != "unchanged"]
+    assert row["name"].endswith("training") and row["detail"].startswith("drift: reset max_concurrent_runs")
+    assert mutating(ws) == ["POST /api/2.2/jobs/reset"]
+    assert w.jobs.get(training["job_id"]).settings.max_concurrent_runs == 1
+    ws.reset_calls()
+    bootstrap_json(project)
+    assert mutating(ws) == []
+
+
 def test_dry_run_makes_no_mutating_call_and_shows_the_plan(ws: FakeWorkspace, project: Path) -> None:
     result = bootstrap(project, "--dry-run")
     assert result.exit_code == 0, result.stderr
@@ -336,7 +378,8 @@ def test_dry_run_makes_no_mutating_call_and_shows_the_plan(ws: FakeWorkspace, pr
 
     report = json.loads(bootstrap(project, "--dry-run", "--json").stdout)
     assert report["dry_run"] and not report["applied"]
-    assert {r["action"] for r in report["resources"] if r["kind"] != "user"} == {"create"}
+    waiting = ("user", "serving endpoint")  # the endpoint waits for the first champion
+    assert {r["action"] for r in report["resources"] if r["kind"] not in waiting} == {"create"}
     assert mutating(ws) == []
 
 
@@ -345,7 +388,7 @@ def test_without_a_terminal_and_without_yes_nothing_is_changed(ws: FakeWorkspace
     assert result.exit_code == 1
     line = one_line_error(result)
     assert re.fullmatch(
-        r"lakeforge: bootstrap plan for target 'dev': \d+ to create; no terminal to confirm on: "
+        r"lakeforge: bootstrap plan for target 'dev': \d+ to create, 1 unchanged; no terminal to confirm on: "
         r"pass --yes to apply it \(or --dry-run to only look\)",
         line,
     ), line
@@ -361,7 +404,7 @@ def test_without_a_terminal_the_plan_is_one_line_per_resource_with_its_whole_url
     assert result.exit_code == 0, result.stderr
     summary = plain_plan(result.stdout, report)
     creates = report["summary"]["create"]
-    assert creates > 0 and summary == f"{creates} to create"
+    assert creates > 0 and summary == f"{creates} to create, 1 unchanged"  # the endpoint waits
 
 
 def test_a_plan_and_its_result_speak_one_vocabulary(ws: FakeWorkspace, project: Path, tmp_path: Path) -> None:
@@ -384,7 +427,8 @@ def test_a_plan_and_its_result_speak_one_vocabulary(ws: FakeWorkspace, project: 
     assert again["summary"] == {"create": 0, "update": 0, "delete": 0, "unchanged": unchanged}
 
     text = plan_md.read_text()
-    assert text.startswith(f"### Bootstrap of churn-model on dev (plan, not applied): {creates} to create\n")
+    head = f"### Bootstrap of churn-model on dev (plan, not applied): {creates} to create, 1 unchanged\n"
+    assert text.startswith(head)
     assert "| cluster | cluster churn-model-dev | to create |" in text
 
     assert noop.exit_code == 0, noop.stderr
@@ -426,8 +470,9 @@ def test_a_changed_cluster_json_is_an_edit_never_a_delete(bootstrapped) -> None:
 
     report = bootstrap_json(project)
 
+    # the all-purpose cluster is edited; the job clusters, made from the same file, follow in the jobs
     calls = mutating(ws)
-    assert calls == ["POST /api/2.1/clusters/edit"]
+    assert calls == ["POST /api/2.1/clusters/edit", "POST /api/2.2/jobs/reset", "POST /api/2.2/jobs/reset"]
     (after,) = our_clusters(ws.state())
     assert after["cluster_id"] == before["cluster_id"]
     assert after["autoscale"]["max_workers"] == 4 and after["autotermination_minutes"] == 45
@@ -504,6 +549,9 @@ def test_pypi_packages_are_installed_once(bootstrapped) -> None:
     assert [lib for c in installs for lib in c["body"]["libraries"]] == [
         {"pypi": {"package": "lightgbm==4.5.0"}}
     ]
+    for job in our_jobs(ws.state()):  # each run's job cluster installs them too, after the wheel
+        for task in (t for t in job["settings"]["tasks"] if "notebook_task" in t):
+            assert task["libraries"][1:] == [{"pypi": {"package": "lightgbm==4.5.0"}}]
     ws.reset_calls()
     bootstrap_json(project)
     assert mutating(ws) == []

@@ -47,19 +47,43 @@ CI_FILES = {
 }
 NODE_TYPES = {"azure": "Standard_DS3_v2", "aws": "i3.xlarge", "gcp": "n1-standard-4"}
 
-# job file -> (notebook, Quartz schedule in UTC)
+# workflow file -> the notebooks its tasks run (docs/workflows.md)
 JOBS = {
-    "feature_pipeline": ("01_feature_pipeline", "0 0 2 * * ?"),
-    "training": ("02_training", "0 0 3 ? * MON"),
-    "promotion": ("03_promotion", "0 0 5 ? * MON"),
-    "batch_inference": ("04_batch_inference", "0 0 6 * * ?"),
-    "monitoring": ("05_monitoring", "0 0 7 * * ?"),
+    "training": ["01_feature_pipeline", "02_training", "03_promotion"],
+    "scoring": ["04_batch_inference", "05_monitoring"],
 }
+# With Unity Catalog, `serving` is on by default: the training workflow deploys after promoting.
+DEPLOY = "06_deploy"
+
+
+def notebooks_of(case: str, job: str) -> list[str]:
+    deploys = job == "training" and CASES[case]["registry"] == "unity-catalog"
+    return [*JOBS[job], *([DEPLOY] if deploys else [])]
+
+
+COMPUTES = ["job-cluster", "serverless", "all-purpose"]
+# Each case with each compute choice it allows (copier.yml refuses serverless without Unity Catalog).
+CASE_COMPUTES = [
+    pytest.param(case, compute, id=f"{case}-{compute}")
+    for case in CASES
+    for compute in COMPUTES
+    if compute != "serverless" or CASES[case]["registry"] == "unity-catalog"
+]
 JOB_PARAMETERS = ["catalog", "schema", "experiment", "model"]
-# What `lakeforge bootstrap` substitutes from the target; the serving endpoint also gets the champion.
+# What `lakeforge bootstrap` substitutes from the target, plus `${jobs.<job file>.id}` for a job file's id;
+# the serving endpoint also gets the champion.
 PLACEHOLDERS = set(BOOTSTRAP_PLACEHOLDERS)
 SERVING_PLACEHOLDERS = PLACEHOLDERS | {"champion_version"}
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+# Example values for the placeholders that stand for a whole JSON value (an integer, an enum's value; and
+# `${job_cluster}`, an object: see as_sent), so that databricks-sdk's dataclasses read a job file as bootstrap
+# sends it (they drop an unknown enum value silently).
+WHOLE_VALUES = {
+    "${jobs.training.id}": 123,
+    "${pause_status}": "PAUSED",
+    "${libraries}": [{"whl": "/Workspace/Shared/churn-model/dev/dist/x/churn_model-0.1.0-py3-none-any.whl"}],
+    "${dependencies}": ["/Workspace/Shared/churn-model/dev/dist/x/churn_model-0.1.0-py3-none-any.whl"],
+}
 
 Render = Callable[[dict[str, str]], Path]  # the session fixture of conftest.py
 
@@ -305,31 +329,51 @@ def test_cluster_payload(render: Render, case: str) -> None:
     assert cluster["cluster_name"].startswith("churn-model")
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_job_payloads(render: Render, case: str) -> None:
-    project = render(CASES[case])
+def as_sent(value: object, job_cluster: dict) -> object:
+    """`value` with each placeholder that stands for a whole JSON value replaced by an example of it."""
+    if isinstance(value, str):
+        return job_cluster if value == "${job_cluster}" else WHOLE_VALUES.get(value, value)
+    if isinstance(value, dict):
+        return {k: as_sent(v, job_cluster) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_sent(v, job_cluster) for v in value]
+    return value
+
+
+def notebooks_run_by(job: dict) -> list[str]:
+    return [t["notebook_task"]["notebook_path"].split("/")[-1] for t in job["tasks"] if "notebook_task" in t]
+
+
+@pytest.mark.parametrize(("case", "compute"), CASE_COMPUTES)
+def test_job_payloads(render: Render, case: str, compute: str) -> None:
+    project = render({**CASES[case], "compute": compute})
     assert sorted(p.stem for p in (project / "databricks/jobs").glob("*.json")) == sorted(JOBS)
-    for name, (notebook, cron) in JOBS.items():
-        job = load_json(project, f"jobs/{name}.json")
+    # What ${job_cluster} becomes: cluster.json without what only an all-purpose cluster has.
+    cluster = load_json(project, "cluster.json")
+    job_cluster = {k: v for k, v in cluster.items() if k not in ("cluster_name", "autotermination_minutes")}
+    for name in JOBS:
+        notebooks = notebooks_of(case, name)
+        job = as_sent(load_json(project, f"jobs/{name}.json"), job_cluster)
+        # Every key is one the Jobs API knows: nothing is lost on the way through the SDK's dataclass.
         assert jobs.JobSettings.from_dict(job).as_dict() == job, f"{name}.json has keys the Jobs API lacks"
-        assert job["name"].startswith("[${target}] churn-model ")
+        assert job["name"] == f"[${{target}}] churn-model {name}"
         assert [p["name"] for p in job["parameters"]] == JOB_PARAMETERS
         assert all(p["default"] == f"${{{p['name']}}}" for p in job["parameters"])
-        assert job["max_concurrent_runs"] == 1
-        assert job["timeout_seconds"] > 0
-        schedule = {"quartz_cron_expression": cron, "timezone_id": "UTC", "pause_status": "UNPAUSED"}
-        assert job["schedule"] == schedule
-        (task,) = job["tasks"]
-        notebook_path = f"${{workspace_root}}/notebooks/{notebook}"
-        assert task["notebook_task"] == {"notebook_path": notebook_path, "source": "WORKSPACE"}
-        assert task["existing_cluster_id"] == "${cluster_id}"
+        assert notebooks_run_by(job) == notebooks
+        for task in job["tasks"]:
+            if "notebook_task" in task:
+                assert task["notebook_task"]["source"] == "WORKSPACE"
+                assert task["notebook_task"]["notebook_path"].startswith("${workspace_root}/notebooks/")
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_jobs_run_notebooks_that_exist(render: Render, case: str) -> None:
     project = render(CASES[case])
-    for notebook, _ in JOBS.values():
-        assert (project / "notebooks" / f"{notebook}.py").is_file(), f"a job runs notebooks/{notebook}.py"
+    for name in JOBS:
+        for notebook in notebooks_run_by(load_json(project, f"jobs/{name}.json")):
+            assert (project / "notebooks" / f"{notebook}.py").is_file(), (
+                f"{name} runs notebooks/{notebook}.py"
+            )
 
 
 @pytest.mark.parametrize("case", ["github-uc"])
@@ -354,10 +398,20 @@ def test_job_parameters_are_what_the_notebooks_read(render: Render, case: str) -
 @pytest.mark.parametrize("case", list(CASES))
 def test_serving_endpoint_payload(render: Render, case: str) -> None:
     project = render(CASES[case])
+    if CASES[case]["registry"] == "workspace":  # serving needs Unity Catalog (inference tables)
+        assert not (project / "databricks/serving").exists()
+        return
     endpoint = load_json(project, "serving/champion.json")
-    assert set(endpoint) == {"name", "config", "tags"}
+    assert set(endpoint) == {"name", "config", "ai_gateway", "tags"}
     assert endpoint["name"] == "churn-model-${target}"
     assert serving.EndpointCoreConfigInput.from_dict(endpoint["config"]).as_dict() == endpoint["config"]
+    assert serving.AiGatewayConfig.from_dict(endpoint["ai_gateway"]).as_dict() == endpoint["ai_gateway"]
+    assert endpoint["ai_gateway"]["inference_table_config"] == {
+        "catalog_name": "${catalog}",
+        "schema_name": "${schema}",
+        "table_name_prefix": "churn_model_champion",
+        "enabled": True,
+    }
     assert [serving.EndpointTag.from_dict(t).as_dict() for t in endpoint["tags"]] == endpoint["tags"]
     (entity,) = endpoint["config"]["served_entities"]
     assert entity["entity_name"] == "${model}"
@@ -368,11 +422,14 @@ def test_serving_endpoint_payload(render: Render, case: str) -> None:
     assert route == {"served_model_name": entity["name"], "traffic_percentage": 100}
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_payloads_use_only_placeholders_bootstrap_fills(render: Render, case: str) -> None:
-    project = render(CASES[case])
+@pytest.mark.parametrize(("case", "compute"), CASE_COMPUTES)
+def test_payloads_use_only_placeholders_bootstrap_fills(render: Render, case: str, compute: str) -> None:
+    project = render({**CASES[case], "compute": compute})
+    stems = {p.stem for p in (project / "databricks/jobs").glob("*.json")}
     for path in sorted((project / "databricks").rglob("*.json")):
         allowed = SERVING_PLACEHOLDERS if path.parent.name == "serving" else PLACEHOLDERS
+        if path.parent.name == "jobs":
+            allowed = allowed | {f"jobs.{stem}.id" for stem in stems}
         used = set(PLACEHOLDER.findall(path.read_text()))
         unknown = sorted(used - allowed)
         assert not unknown, (

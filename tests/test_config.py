@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lakeforge.config import fill, load_config
+from lakeforge.config import load_config, order_by_references
 from lakeforge.errors import ConfigError
+from lakeforge.payloads import fill
 
 
 @pytest.fixture
@@ -55,14 +56,10 @@ def test_the_generated_project_loads(project: Path) -> None:
     assert target.workspace_root == "/Workspace/Shared/churn-model/dev"
     assert target.model == "main.churn_model_dev.churn_model"
     assert config.cluster["spark_version"] and config.cluster["cluster_name"] == "churn-model-${target}"
-    assert [job.key for job in config.jobs] == [
-        "batch_inference",
-        "feature_pipeline",
-        "monitoring",
-        "promotion",
-        "training",
-    ]
-    assert config.run_all == ("feature_pipeline", "training", "promotion", "batch_inference", "monitoring")
+    assert [job.key for job in config.jobs] == ["scoring", "training"]
+    assert config.run_all == ("training", "scoring")
+    assert target.owner == "data-science@example.com" and target.paused
+    assert not load_config(project, "prod").target.paused
     assert config.secrets.scope == "churn-model-dev" and dict(config.secrets.keys) == {}
     assert config.secrets.shared_with == ()
     assert config.values()["secret_scope"] == "churn-model-dev"
@@ -132,14 +129,14 @@ def test_the_workspace_registry_project_loads(render, tmp_path: Path) -> None:
         ),
         ("pypi_packages = []", "pypi_packages = [3]", ("tool.lakeforge.pypi_packages[0]",)),
         (
-            'run_all = ["feature_pipeline",',
-            'run_all = ["feature_pipelin",',
-            ('tool.lakeforge.run_all[0] is string "feature_pipelin"', "batch_inference, feature_pipeline"),
+            'run_all = ["training",',
+            'run_all = ["trainin",',
+            ('tool.lakeforge.run_all[0] is string "trainin"', "scoring, training"),
         ),
         (
-            'run_all = ["feature_pipeline", "training",',
-            'run_all = ["feature_pipeline", "feature_pipeline",',
-            ("tool.lakeforge.run_all names 'feature_pipeline' twice",),
+            'run_all = ["training", "scoring"]',
+            'run_all = ["training", "training"]',
+            ("tool.lakeforge.run_all names 'training' twice",),
         ),
         ("keys = {}", "keys = { password = 3 }", ("tool.lakeforge.secrets.keys.password",)),
         ("keys = {}", 'keys = { password = "NOT-AN-ENV" }', ("tool.lakeforge.secrets.keys.password",)),
@@ -233,8 +230,8 @@ def test_a_bad_cluster_json_is_refused_with_file_and_key(project: Path, change, 
         (lambda j: j.update(tags=["a"]), ("'tags' must be an object",)),
         (lambda j: j.update(settings={}), ("'settings' belongs to a job's state",)),
         (
-            lambda j: j.update(name="[${target}] churn-model monitoring"),
-            ("monitoring.json", "must be unique"),
+            lambda j: j.update(name="[${target}] churn-model scoring"),
+            ("scoring.json", "must be unique"),
         ),
         (lambda j: j.update(description="${champion_version}"), ("unknown placeholder ${champion_version}",)),
     ],
@@ -294,6 +291,64 @@ def test_fill_replaces_lakeforge_placeholders_only() -> None:
     assert fill(payload, {**values, "cluster_id": "c-1"})["tasks"][0]["existing_cluster_id"] == "c-1"
 
 
+def test_a_string_that_is_one_placeholder_becomes_the_value_itself() -> None:
+    spec = {"spark_version": "15.4.x-cpu-ml-scala2.12", "num_workers": 2}
+    values = {"job_cluster": spec, "jobs.training.id": 42, "target": "dev"}
+    filled = fill(
+        {
+            "job_clusters": [{"job_cluster_key": "main", "new_cluster": "${job_cluster}"}],
+            "run_job_task": {"job_id": "${jobs.training.id}"},
+            "name": "job ${jobs.training.id} in ${target}",
+        },
+        values,
+    )
+    assert filled["job_clusters"][0]["new_cluster"] == spec
+    assert filled["run_job_task"]["job_id"] == 42
+    assert filled["name"] == "job 42 in dev"
+    filled["job_clusters"][0]["new_cluster"]["num_workers"] = 9
+    assert spec["num_workers"] == 2, "each fill gets its own copy"
+
+
+def test_a_job_naming_another_jobs_id_comes_after_it(project: Path) -> None:
+    config = load_config(project, "dev")
+    assert order_by_references(config.jobs) == ["training", "scoring"]
+
+
+def test_job_id_placeholders_must_name_a_job_file_and_not_go_round(project: Path) -> None:
+    training = project / "databricks" / "jobs" / "training.json"
+    edit_json(training, lambda j: j.update(description="after ${jobs.trainig.id}"))
+    rejects(project, "training.json", "${jobs.trainig.id} names no job file", "scoring, training")
+    edit_json(training, lambda j: j.update(description="after ${jobs.scoring.id}"))
+    rejects(project, "in a cycle: scoring -> training -> scoring")
+
+
+def test_the_owner_is_an_address_and_a_target_may_name_its_own(project: Path) -> None:
+    prod = 'schema = "churn_model_prod"'
+    edit_toml(project, prod, f'{prod}\nowner = "ops@example.com"')
+    assert load_config(project, "prod").target.owner == "ops@example.com"
+    assert load_config(project, "staging").target.owner == "data-science@example.com"
+    edit_toml(project, 'owner = "ops@example.com"', 'owner = "ops"')
+    rejects(project, "tool.lakeforge.targets.prod.owner 'ops'", "an address", target="prod")
+
+
+def test_jobs_that_notify_the_owner_need_one(project: Path) -> None:
+    edit_toml(project, 'owner = "data-science@example.com"\n', "")
+    rejects(project, "uses ${owner}", "tool.lakeforge.owner", "tool.lakeforge.targets.dev.owner")
+
+
+def test_values_known_only_to_jobs_are_refused_in_the_cluster_file(project: Path) -> None:
+    for placeholder in ("${wheel}", "${job_cluster}", "${jobs.training.id}"):
+        edit_json(project / "databricks" / "cluster.json", lambda c, p=placeholder: c.update(cluster_name=p))
+        rejects(project, "databricks/cluster.json", f"unknown placeholder {placeholder}")
+
+
+def test_paused_schedules_are_a_target_setting(project: Path) -> None:
+    assert load_config(project, "dev").values()["pause_status"] == "PAUSED"
+    assert load_config(project, "prod").values()["pause_status"] == "UNPAUSED"
+    edit_toml(project, "paused = true", 'paused = "yes"')
+    rejects(project, "tool.lakeforge.targets.dev.paused must be true or false")
+
+
 # --------------------------------------------------------------------------------------------------------
 # secret scopes: one per target unless the config names one
 # --------------------------------------------------------------------------------------------------------
@@ -336,6 +391,5 @@ def test_a_secret_scope_can_be_named_for_all_targets_or_for_one(project: Path) -
 
 
 def test_without_run_all_every_job_runs_in_file_name_order(project: Path) -> None:
-    order = '"feature_pipeline", "training", "promotion", "batch_inference", "monitoring"'
-    edit_toml(project, f"run_all = [{order}]\n", "")
+    edit_toml(project, 'run_all = ["training", "scoring"]\n', "")
     assert load_config(project).run_all == tuple(job.key for job in load_config(project).jobs)

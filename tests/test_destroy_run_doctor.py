@@ -173,10 +173,10 @@ def test_run_follows_the_job_and_exits_with_its_result(ws: FakeWorkspace, projec
     assert result.exit_code == 0, result.stderr
     assert "SUCCESS" in result.stdout and "/run/" in result.stdout or "#job/" in result.stdout
 
-    ws.configure(job_results={"[dev] churn-model monitoring": "FAILED"})
-    failed = lakeforge("run", "monitoring", project, "--target", "dev")
+    ws.configure(task_results={"[dev] churn-model scoring": {"monitor": "FAILED"}})
+    failed = lakeforge("run", "scoring", project, "--target", "dev")
     assert failed.exit_code == 1
-    assert "FAILED" in one_line_error(failed)
+    assert "ended FAILED: task monitor FAILED" in one_line_error(failed)
 
     unknown = lakeforge("run", "nope", project, "--target", "dev")
     assert unknown.exit_code == 1 and "training" in one_line_error(unknown)

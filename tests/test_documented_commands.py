@@ -68,6 +68,7 @@ NOT_RUN = {
     "bootstrap": "changes a workspace; tests/test_bootstrap.py runs it against the fake workspace",
     "destroy": "removes what bootstrap made; tests/test_destroy_run_doctor.py runs it against the fake",
     "run": "follows job runs to their end; tests/test_destroy_run_doctor.py runs it against the fake",
+    "rollback": "moves a target's champion; tests/test_rollback.py runs it against the fake workspace",
     "update": "merges one template release into a project of another; tests/test_update.py builds two",
 }
 # Options of `uv run` that take a value, so that the program after them is found.

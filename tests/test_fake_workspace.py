@@ -7,6 +7,8 @@ dropped connection and on a read timeout; which exception each error becomes), s
 from __future__ import annotations
 
 import base64
+import datetime
+import json
 import os
 import re
 import subprocess
@@ -412,6 +414,413 @@ def test_job_runs(w: WorkspaceClient, ws: FakeWorkspace):
     assert [r.run_id for r in w.jobs.list_runs(job_id=job_id, completed_only=True)][0] == slow
     with pytest.raises(ResourceDoesNotExist):
         w.jobs.get_run(123)
+
+
+# ---- multi-task workflows ----------------------------------------------------------------------------------
+ROOT = f"{HOME}/churn/notebooks"
+JOB_CLUSTER = {
+    "spark_version": SPARK,
+    "node_type_id": "i3.xlarge",
+    "num_workers": 1,
+    "data_security_mode": "SINGLE_USER",  # no single_user_name: a job cluster's user is the run's
+    "custom_tags": {"lakeforge-project": "churn"},
+}
+WHEEL = {"whl": f"/Workspace{HOME}/churn/dist/abc/churn-0.1-py3-none-any.whl"}
+
+
+def _notebooks(w: WorkspaceClient, *names: str) -> None:
+    w.workspace.mkdirs(ROOT)
+    for name in names:
+        w.workspace.import_(
+            f"{ROOT}/{name}",
+            content=_b64(NOTEBOOK),
+            format=workspace.ImportFormat.SOURCE,
+            language=workspace.Language.PYTHON,
+            overwrite=True,
+        )
+
+
+def _notebook_task(key: str, name: str, *after: str, **extra) -> dict:
+    task = {
+        "task_key": key,
+        "notebook_task": {"notebook_path": f"{ROOT}/{name}", **extra.pop("notebook", {})},
+        "job_cluster_key": "main",
+        "libraries": [WHEEL],
+        **extra,
+    }
+    if after:
+        task["depends_on"] = [{"task_key": a} for a in after]
+    return task
+
+
+def _training() -> dict:
+    return {
+        "name": "[dev] churn training",
+        "max_concurrent_runs": 1,
+        "queue": {"enabled": True},
+        "job_clusters": [{"job_cluster_key": "main", "new_cluster": JOB_CLUSTER}],
+        "tasks": [
+            _notebook_task("features", "01_feature_pipeline"),
+            _notebook_task(
+                "train",
+                "02_training",
+                "features",
+                notebook={
+                    "base_parameters": {
+                        "feature_table_version": "{{tasks.features.values.feature_table_version}}"
+                    }
+                },
+            ),
+            _notebook_task("promote", "03_promotion", "train"),
+        ],
+    }
+
+
+def _scoring(training_id: int) -> dict:
+    return {
+        "name": "[dev] churn scoring",
+        "max_concurrent_runs": 1,
+        "queue": {"enabled": True},
+        "job_clusters": [{"job_cluster_key": "main", "new_cluster": JOB_CLUSTER}],
+        "tasks": [
+            _notebook_task("score", "04_batch_inference"),
+            _notebook_task("monitor", "05_monitoring", "score"),
+            {
+                "task_key": "retrain_needed",
+                "condition_task": {
+                    "op": "EQUAL_TO",
+                    "left": "{{tasks.monitor.values.retrain}}",
+                    "right": "true",
+                },
+                "depends_on": [{"task_key": "monitor"}],
+            },
+            {
+                "task_key": "retrain",
+                "run_job_task": {"job_id": training_id},
+                "depends_on": [{"task_key": "retrain_needed", "outcome": "true"}],
+            },
+        ],
+    }
+
+
+def _create(w: WorkspaceClient, settings: dict) -> int:
+    return w.api_client.do("POST", "/api/2.2/jobs/create", body=settings)["job_id"]
+
+
+def _tasks(run: jobs.Run) -> dict[str, jobs.RunTask]:
+    return {t.task_key: t for t in run.tasks}
+
+
+def _settled(w: WorkspaceClient, run_id: int) -> jobs.Run:
+    done = (
+        jobs.RunLifeCycleState.TERMINATED,
+        jobs.RunLifeCycleState.INTERNAL_ERROR,
+        jobs.RunLifeCycleState.SKIPPED,
+    )
+    return _until(lambda: (run := w.jobs.get_run(run_id)).state.life_cycle_state in done and run, timeout=15)
+
+
+@pytest.fixture
+def quick(ws: FakeWorkspace) -> FakeWorkspace:
+    ws.configure(
+        run_pending_seconds=0.05, run_seconds=0.1, cluster_start_seconds=0.05, cluster_stop_seconds=0.05
+    )
+    return ws
+
+
+def test_multi_task_settings_the_service_refuses(w: WorkspaceClient, ws: FakeWorkspace):
+    _notebooks(w, "01_feature_pipeline", "02_training", "03_promotion")
+    training = _training()
+
+    def refused(change, match: str, call: str = "create") -> None:
+        settings = json.loads(json.dumps(training))
+        change(settings)
+        with pytest.raises(InvalidParameterValue, match=re.escape(match)):
+            if call == "create":
+                _create(w, settings)
+            else:
+                w.api_client.do(
+                    "POST", "/api/2.2/jobs/reset", body={"job_id": job_id, "new_settings": settings}
+                )
+
+    job_id = _create(w, training)
+    assert w.jobs.get(job_id).settings.queue.enabled is True
+    tasks = lambda s: s["tasks"]  # noqa: E731
+    refused(lambda s: tasks(s)[0].pop("task_key"), "Missing required field: settings.tasks.task_key")
+    refused(
+        lambda s: tasks(s)[0].pop("task_key"), "Missing required field: new_settings.tasks.task_key", "reset"
+    )
+    refused(lambda s: tasks(s)[1].update(task_key="features"), "task_key 'features' is used by more than one")
+    refused(
+        lambda s: tasks(s)[1].update(depends_on=[{"task_key": "nope"}]),
+        "Invalid dependency graph, task 'train'",
+    )
+    refused(
+        lambda s: tasks(s)[0].update(depends_on=[{"task_key": "features"}]),
+        "Invalid dependency graph, task 'features' can not reference itself.",
+    )
+    refused(
+        lambda s: tasks(s)[0].update(depends_on=[{"task_key": "promote"}]),
+        "cycle: features -> promote -> train -> features",
+    )
+    refused(
+        lambda s: tasks(s)[0].update(job_cluster_key="big"),
+        "Job cluster 'big' is not defined in field 'job_clusters'.",
+    )
+    refused(
+        lambda s: tasks(s)[0].update(job_cluster_key=None, environment_key="default"),
+        "Job environment 'default' used by task features is not defined in field 'environments'.",
+    )
+    refused(
+        lambda s: tasks(s)[0].update(existing_cluster_id="0000-000000-nothere"),
+        "can specify only one of existing_cluster_id, new_cluster, job_cluster_key, environment_key",
+    )
+    refused(
+        lambda s: tasks(s)[0].pop("job_cluster_key"),
+        "Libraries field is not supported for serverless task, please specify libraries in environment.",
+    )
+    refused(
+        lambda s: s["job_clusters"][0]["new_cluster"].pop("spark_version"),
+        "Missing required field: spark_version",
+    )
+    refused(lambda s: s.update(queue={}), "Missing required field: settings.queue.enabled")
+    refused(
+        lambda s: tasks(s).append(
+            {"task_key": "check", "condition_task": {"op": "EQUALS", "left": "a", "right": "b"}}
+        ),
+        "Invalid condition_task.op 'EQUALS'",
+    )
+    refused(
+        lambda s: tasks(s).append({"task_key": "again", "run_job_task": {"job_id": 123}}),
+        "Job 123 does not exist.",
+    )
+
+    serverless = {"task_key": "features", "notebook_task": {"notebook_path": f"{ROOT}/01_feature_pipeline"}}
+    assert _create(w, {"name": "serverless", "tasks": [serverless]})
+    with_env = {
+        "name": "serverless env",
+        "environments": [
+            {"environment_key": "default", "spec": {"environment_version": "3", "dependencies": []}}
+        ],
+        "tasks": [{**serverless, "environment_key": "default"}],
+    }
+    assert _create(w, with_env)
+    ws.configure(serverless=False)
+    for settings in ({"name": "serverless", "tasks": [serverless]}, with_env):
+        with pytest.raises(
+            InvalidParameterValue,
+            match="One of job_cluster_key, new_cluster, or existing_cluster_id must be specified.",
+        ):
+            _create(w, settings)
+    assert _create(w, training), "job clusters need no serverless"
+
+
+def test_scoring_retrains_through_a_run_job_task(w: WorkspaceClient, quick: FakeWorkspace):
+    _notebooks(w, "01_feature_pipeline", "02_training", "03_promotion", "04_batch_inference", "05_monitoring")
+    training_id = _create(w, _training())
+    scoring_id = _create(w, _scoring(training_id))
+    quick.configure(
+        task_values={
+            "[dev] churn training": {"features": {"feature_table_version": 7}},
+            "[dev] churn scoring": {"monitor": {"retrain": True}},
+        }
+    )
+
+    run = w.jobs.run_now(scoring_id).result(timeout=datetime.timedelta(seconds=30))
+    assert run.state.result_state == jobs.RunResultState.SUCCESS
+    tasks = _tasks(run)
+    assert all(t.state.result_state == jobs.RunResultState.SUCCESS for t in tasks.values())
+    assert tasks["retrain_needed"].condition_task.outcome == "true"
+    assert tasks["retrain_needed"].condition_task.left == "true", "the reference resolved, a boolean as true"
+    assert tasks["score"].end_time <= tasks["monitor"].start_time <= tasks["retrain"].start_time
+    assert len({t.run_id for t in tasks.values()} | {run.run_id}) == 5
+
+    child_id = w.jobs.get_run_output(tasks["retrain"].run_id).run_job_output.run_id
+    [training_run] = w.jobs.list_runs(job_id=training_id)
+    assert training_run.run_id == child_id and training_run.trigger == jobs.TriggerType.RUN_JOB_TASK
+    assert training_run.state.result_state == jobs.RunResultState.SUCCESS
+    assert training_run.end_time <= tasks["retrain"].end_time
+    train = _tasks(w.jobs.get_run(child_id, include_resolved_values=True))["train"]
+    assert train.resolved_values.notebook_task.base_parameters == {"feature_table_version": "7"}
+    assert train.notebook_task.base_parameters == {
+        "feature_table_version": "{{tasks.features.values.feature_table_version}}"
+    }
+    assert _tasks(w.jobs.get_run(child_id))["train"].resolved_values is None, (
+        "only with include_resolved_values"
+    )
+    with pytest.raises(InvalidParameterValue, match="Retrieving the output of runs with multiple tasks"):
+        w.jobs.get_run_output(run.run_id)
+
+
+def test_the_run_a_run_job_task_starts_is_listed_at_once_and_cancelled_with_it(
+    w: WorkspaceClient, quick: FakeWorkspace
+):
+    _notebooks(w, "01_feature_pipeline", "02_training", "03_promotion", "04_batch_inference", "05_monitoring")
+    training_id = _create(w, _training())
+    scoring_id = _create(w, _scoring(training_id))
+    quick.configure(run_seconds=1.0, task_values={"[dev] churn scoring": {"monitor": {"retrain": True}}})
+    run_id = w.jobs.run_now(scoring_id).run_id
+
+    [child] = _until(
+        lambda: list(w.jobs.list_runs(job_id=training_id)), timeout=10
+    )  # no runs/get of the parent
+    assert child.state.life_cycle_state in (jobs.RunLifeCycleState.PENDING, jobs.RunLifeCycleState.RUNNING)
+    w.jobs.cancel_run(run_id)
+    run = w.jobs.get_run(run_id)
+    assert run.state.result_state == jobs.RunResultState.CANCELED
+    assert _tasks(run)["retrain"].state.result_state == jobs.RunResultState.CANCELED
+    assert w.jobs.get_run(child.run_id).state.result_state == jobs.RunResultState.CANCELED
+
+
+def test_a_condition_that_does_not_hold_excludes_its_branch(w: WorkspaceClient, quick: FakeWorkspace):
+    _notebooks(w, "04_batch_inference", "05_monitoring")
+    training_id = _create(w, {"name": "training", "tasks": []})
+    scoring_id = _create(w, _scoring(training_id))
+    quick.configure(task_values={"[dev] churn scoring": {"monitor": {"retrain": False}}})
+
+    run = w.jobs.run_now(scoring_id).result()
+    assert run.state.result_state == jobs.RunResultState.SUCCESS
+    tasks = _tasks(run)
+    assert tasks["retrain_needed"].condition_task.outcome == "false"
+    retrain = tasks["retrain"]
+    assert retrain.state.life_cycle_state == jobs.RunLifeCycleState.SKIPPED
+    assert retrain.state.result_state == jobs.RunResultState.EXCLUDED
+    assert retrain.status.termination_details.code == jobs.TerminationCodeCode.SKIPPED
+    assert list(w.jobs.list_runs(job_id=training_id)) == [], "the other job never started"
+
+    quick.configure(task_values={})  # monitor set no value: the reference stays a literal string (docs)
+    condition = _tasks(w.jobs.run_now(scoring_id).result())["retrain_needed"].condition_task
+    assert (condition.left, condition.outcome) == ("{{tasks.monitor.values.retrain}}", "false")
+
+
+def test_a_failed_task_fails_the_run_and_skips_what_depends_on_it(w: WorkspaceClient, quick: FakeWorkspace):
+    _notebooks(w, "01_feature_pipeline", "02_training", "03_promotion")
+    settings = _training()
+    settings["tasks"].append({**_notebook_task("report", "03_promotion", "train"), "run_if": "ALL_DONE"})
+    job_id = _create(w, settings)
+    quick.configure(task_results={"[dev] churn training": {"features": "FAILED"}})
+
+    run_id = w.jobs.run_now(job_id).run_id
+    with pytest.raises(
+        OperationFailed, match="INTERNAL_ERROR: Task features failed with message: Workload failed"
+    ):
+        w.jobs.wait_get_run_job_terminated_or_skipped(run_id)
+    run = w.jobs.get_run(run_id)
+    assert run.state.result_state == jobs.RunResultState.FAILED
+    assert run.status.state == jobs.RunLifecycleStateV2State.TERMINATED
+    assert run.status.termination_details.code == jobs.TerminationCodeCode.RUN_EXECUTION_ERROR
+    tasks = _tasks(run)
+    assert tasks["features"].state.result_state == jobs.RunResultState.FAILED
+    for key in ("train", "promote"):
+        assert tasks[key].state.result_state == jobs.RunResultState.UPSTREAM_FAILED
+        assert tasks[key].state.life_cycle_state == jobs.RunLifeCycleState.SKIPPED
+    assert tasks["report"].state.result_state == jobs.RunResultState.SUCCESS, "run_if ALL_DONE runs anyway"
+
+
+def test_job_clusters_are_in_the_clusters_list_until_the_run_ends(w: WorkspaceClient, quick: FakeWorkspace):
+    _notebooks(w, "01_feature_pipeline", "02_training", "03_promotion")
+    job_id = _create(w, _training())
+    quick.configure(run_seconds=0.4)
+    run_id = w.jobs.run_now(job_id).run_id
+
+    def job_clusters():
+        only_jobs = compute.ListClustersFilterBy(cluster_sources=[compute.ClusterSource.JOB])
+        return list(w.clusters.list(filter_by=only_jobs))
+
+    [cluster] = _until(job_clusters)
+    assert cluster.cluster_source == compute.ClusterSource.JOB
+    assert cluster.cluster_name == f"job-{job_id}-run-{run_id}"
+    assert cluster.custom_tags == {"lakeforge-project": "churn"} and cluster.default_tags["JobId"] == str(
+        job_id
+    )
+    assert cluster.state in (compute.State.PENDING, compute.State.RUNNING) and cluster.single_user_name == ME
+    statuses = w.libraries.cluster_status(cluster.cluster_id)
+    assert [s.library.whl for s in statuses] == [WHEEL["whl"]], "the tasks' libraries, once"
+    run = _settled(w, run_id)
+    assert {t.cluster_instance.cluster_id for t in run.tasks} == {cluster.cluster_id}
+    ended = _until(lambda: (c := w.clusters.get(cluster.cluster_id)).state == compute.State.TERMINATED and c)
+    assert ended.termination_reason.code == compute.TerminationReasonCode.JOB_FINISHED
+    assert [c.cluster_id for c in w.clusters.list()] == [cluster.cluster_id], "no other cluster was made"
+
+
+def test_a_busy_job_queues_a_run_with_a_queue_and_skips_it_without(w: WorkspaceClient, quick: FakeWorkspace):
+    _notebooks(w, "01_feature_pipeline")
+    task = {"task_key": "features", "notebook_task": {"notebook_path": f"{ROOT}/01_feature_pipeline"}}
+    queued_job = _create(
+        w, {"name": "queued", "max_concurrent_runs": 1, "queue": {"enabled": True}, "tasks": [task]}
+    )
+    skipping_job = _create(w, {"name": "skipping", "max_concurrent_runs": 1, "tasks": [task]})
+    quick.configure(run_seconds=0.5)
+
+    first = w.jobs.run_now(queued_job).run_id
+    second = w.jobs.run_now(queued_job).run_id
+    waiting = w.jobs.get_run(second)
+    assert waiting.state.life_cycle_state == jobs.RunLifeCycleState.QUEUED
+    assert waiting.status.queue_details.code == jobs.QueueDetailsCodeCode.MAX_CONCURRENT_RUNS_REACHED
+    assert [r.run_id for r in w.jobs.list_runs(job_id=queued_job, active_only=True)] == [second, first]
+    one, two = _settled(w, first), _settled(w, second)
+    assert one.state.result_state == two.state.result_state == jobs.RunResultState.SUCCESS
+    assert two.tasks[0].start_time >= one.end_time, "the queued run started when the first ended"
+    assert two.queue_duration > 0
+
+    w.jobs.run_now(skipping_job)
+    skipped = w.jobs.run_now(skipping_job).result()  # the SDK's waiter stops at SKIPPED
+    assert skipped.state.life_cycle_state == jobs.RunLifeCycleState.SKIPPED
+    assert skipped.state.state_message == (
+        "Skipping this run because the limit of 1 maximum concurrent runs has been reached."
+    )
+    assert skipped.status.termination_details.code == jobs.TerminationCodeCode.MAX_CONCURRENT_RUNS_EXCEEDED
+
+
+def test_fields_the_api_does_not_return_and_dropped_fields(w: WorkspaceClient, ws: FakeWorkspace):
+    _notebooks(w, "01_feature_pipeline", "02_training", "03_promotion")
+    settings = _training()
+    settings["job_clusters"][0]["new_cluster"] = {**JOB_CLUSTER, "apply_policy_default_values": True}
+    job_id = _create(w, settings)
+    cluster_id = w.clusters.create(
+        cluster_name="dev",
+        spark_version=SPARK,
+        node_type_id="i3.xlarge",
+        num_workers=0,
+        data_security_mode=compute.DataSecurityMode.SINGLE_USER,
+        single_user_name=ME,
+        apply_policy_default_values=True,
+    ).cluster_id
+
+    got = w.api_client.do("GET", "/api/2.2/jobs/get", query={"job_id": job_id})["settings"]
+    new_cluster = got["job_clusters"][0]["new_cluster"]
+    assert (
+        "apply_policy_default_values" not in new_cluster
+        and new_cluster["data_security_mode"] == "SINGLE_USER"
+    )
+    assert got["tasks"][0]["notebook_task"]["source"] == "WORKSPACE"
+    cluster = w.api_client.do("GET", "/api/2.1/clusters/get", query={"cluster_id": cluster_id})
+    assert (
+        "apply_policy_default_values" not in cluster
+        and cluster["spec"]["apply_policy_default_values"] is True
+    )
+
+    ws.configure(drop_fields=["notebook_task.source", "data_security_mode"])
+    got = w.api_client.do("GET", "/api/2.2/jobs/get", query={"job_id": job_id})["settings"]
+    assert "data_security_mode" not in got["job_clusters"][0]["new_cluster"]
+    assert all("source" not in t["notebook_task"] for t in got["tasks"])
+    listed = w.api_client.do("GET", "/api/2.2/jobs/list", query={"expand_tasks": "true"})["jobs"][0][
+        "settings"
+    ]
+    assert listed == got
+    for answer in (
+        w.api_client.do("GET", "/api/2.1/clusters/get", query={"cluster_id": cluster_id}),
+        w.api_client.do("GET", "/api/2.1/clusters/list")["clusters"][0],
+    ):
+        assert "data_security_mode" not in answer and "data_security_mode" not in answer["spec"]
+        assert answer["single_user_name"] == ME
+    assert ws.state()["clusters"][cluster_id]["data_security_mode"] == "SINGLE_USER", "only the answers"
+    with pytest.raises(
+        RuntimeError, match="fake setting 'drop_fields' must be a list, got 'data_security_mode'"
+    ):
+        ws.configure(drop_fields="data_security_mode")
+    with pytest.raises(RuntimeError, match="drop_fields must be a list of dotted key names"):
+        ws.configure(drop_fields=[""])
 
 
 # ---- Unity Catalog models ----------------------------------------------------------------------------------

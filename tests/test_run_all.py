@@ -18,13 +18,8 @@ ws = tb.ws
 bootstrapped = tb.bootstrapped
 _build_each_wheel_once = tb._build_each_wheel_once
 
-ORDER = [
-    "[dev] churn-model feature pipeline",
-    "[dev] churn-model training",
-    "[dev] churn-model promotion",
-    "[dev] churn-model batch inference",
-    "[dev] churn-model monitoring",
-]
+TRAINING, SCORING = "[dev] churn-model training", "[dev] churn-model scoring"
+ORDER = [TRAINING, SCORING]
 
 
 def started(ws: FakeWorkspace) -> list[str]:
@@ -37,9 +32,17 @@ def runs_in_start_order(ws: FakeWorkspace) -> list[dict]:
     return sorted(ws.state()["runs"].values(), key=lambda run: run["start_time"])
 
 
-def test_run_all_runs_every_job_in_order_each_after_the_last_ended(bootstrapped, tmp_path: Path) -> None:
+def tasks_of(run: dict) -> dict[str, dict]:
+    return {task["task_key"]: task for task in run["tasks"]}
+
+
+def test_run_all_runs_each_workflow_task_by_task_after_the_one_before(bootstrapped, tmp_path: Path) -> None:
     ws, project = bootstrapped
-    ws.configure(run_pending_seconds=0.05, run_seconds=0.15)
+    ws.configure(
+        run_pending_seconds=0.05,
+        run_seconds=0.1,
+        task_values={TRAINING: {"features": {"feature_table_version": 7}}},
+    )
     summary = tmp_path / "summary.md"
     summary.write_text("### Earlier step\n")
 
@@ -47,51 +50,88 @@ def test_run_all_runs_every_job_in_order_each_after_the_last_ended(bootstrapped,
 
     assert result.exit_code == 0, result.stderr
     assert started(ws) == ORDER
-    runs = runs_in_start_order(ws)
-    assert [run["run_name"] for run in runs] == ORDER
-    for before, after in zip(runs, runs[1:], strict=False):
-        assert before["state"]["result_state"] == "SUCCESS"
-        assert after["start_time"] >= before["end_time"], "a job started before the one before it ended"
-    # progress on stderr, one line per job on stdout
-    assert "[1/5] [dev] churn-model feature pipeline: run" in result.stderr
-    assert "[5/5] [dev] churn-model monitoring" in result.stderr
+    training, scoring = runs_in_start_order(ws)
+    assert [training["run_name"], scoring["run_name"]] == ORDER
+    assert scoring["start_time"] >= training["end_time"], "scoring started before training ended"
+    # features -> train -> promote, each after the one before; train got the features task's table version
+    steps = tasks_of(training)
+    assert [steps[k]["state"]["result_state"] for k in ("features", "train", "promote")] == ["SUCCESS"] * 3
+    assert steps["features"]["end_time"] <= steps["train"]["start_time"] <= steps["promote"]["start_time"]
+    train_parameters = steps["train"]["resolved_values"]["notebook_task"]["base_parameters"]
+    assert train_parameters["feature_table_version"] == "7"
+    # no retrain asked for: the condition is false and the retrain branch is skipped, which is a success
+    scored = tasks_of(scoring)
+    assert scored["retrain_needed"]["condition_task"]["outcome"] == "false"
+    assert scored["retrain"]["state"]["result_state"] == "EXCLUDED"
+
+    # progress on stderr, per task; stdout: a line per workflow, then one per task
+    progress = result.stderr.splitlines()
+    done = [f"[1/2] {TRAINING}: {task} SUCCESS" for task in ("features", "train", "promote")]
+    at = [next(i for i, line in enumerate(progress) if line.startswith(d)) for d in done]
+    assert at == sorted(at), result.stderr
+    assert not [line for line in progress if line.endswith(("features PENDING", "train PENDING"))]
+    assert f"[2/2] {SCORING}: retrain EXCLUDED" in result.stderr
     lines = result.stdout.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ORDER
-    assert all(" SUCCESS http" in line and "/run/" in line for line in lines)
+    jobs = [line for line in lines if not line.startswith("  ")]
+    assert [line.split(":")[0] for line in jobs] == ORDER
+    assert all(" SUCCESS http" in line and "/run/" in line for line in jobs)
+    tasks = [line.split()[:2] for line in lines if line.startswith("  ")]
+    assert tasks[:3] == [["features:", "SUCCESS"], ["train:", "SUCCESS"], ["promote:", "SUCCESS"]]
+    assert ["retrain:", "EXCLUDED"] in tasks
 
     text = summary.read_text()
     assert text.startswith("### Earlier step\n"), "the summary is appended to, not overwritten"
-    assert "### Jobs on dev: all 5 succeeded" in text
-    assert "| # | job | result | time | run |" in text
-    for i, name in enumerate(ORDER, 1):
-        row = next(line for line in text.splitlines() if line.startswith(f"| {i} | {name} |"))
-        assert "✅ SUCCESS" in row and f"]({ws.url}/#job/" in row
+    assert "### Jobs on dev: all 2 succeeded" in text
+    assert "| # | job | result | time | tasks | run |" in text
+    row = next(line for line in text.splitlines() if line.startswith(f"| 1 | {TRAINING} |"))
+    assert "✅ SUCCESS" in row and "features SUCCESS, train SUCCESS, promote SUCCESS" in row
+    assert f"]({ws.url}/#job/" in row
     assert "{" not in text, "Markdown for a person, not JSON"
+
+
+def test_monitoring_that_asks_for_a_retrain_starts_the_training_workflow(bootstrapped) -> None:
+    ws, project = bootstrapped
+    ws.configure(
+        run_pending_seconds=0.05, run_seconds=0.1, task_values={SCORING: {"monitor": {"retrain": True}}}
+    )
+    result = lakeforge("run", "scoring", project, "--target", "dev")
+    assert result.exit_code == 0, result.stderr
+    runs = runs_in_start_order(ws)
+    scoring = next(run for run in runs if run["run_name"] == SCORING)
+    scored = tasks_of(scoring)
+    assert scored["retrain_needed"]["condition_task"]["outcome"] == "true"
+    assert scored["retrain"]["state"]["result_state"] == "SUCCESS"
+    (retrained,) = [run for run in runs if run["run_name"] == TRAINING]
+    assert retrained["trigger"] == "RUN_JOB_TASK", "the retrain task ran the training workflow itself"
+    assert retrained["state"]["result_state"] == "SUCCESS"
+    job = next(j for j in ws.state()["jobs"].values() if j["settings"]["name"] == SCORING)
+    (retrain,) = [t for t in job["settings"]["tasks"] if t["task_key"] == "retrain"]
+    assert retrain["email_notifications"]["on_start"] == ["data-science@example.com"], "the owner hears of it"
 
 
 def test_the_first_failure_stops_the_run_and_later_jobs_never_start(bootstrapped, tmp_path: Path) -> None:
     ws, project = bootstrapped
-    ws.configure(
-        run_pending_seconds=0.05, run_seconds=0.1, job_results={"[dev] churn-model training": "FAILED"}
-    )
+    ws.configure(run_pending_seconds=0.05, run_seconds=0.1, task_results={TRAINING: {"train": "FAILED"}})
     summary = tmp_path / "summary.md"
 
     result = lakeforge("run", "all", project, "--target", "dev", "--summary", summary)
 
     assert result.exit_code == 1
     line = one_line_error(result)
-    assert "[dev] churn-model training ended FAILED" in line
-    assert "not started: [dev] churn-model promotion, [dev] churn-model batch inference" in line
-    assert started(ws) == ORDER[:2]
-    assert [run["run_name"] for run in runs_in_start_order(ws)] == ORDER[:2]
+    assert f"{TRAINING} ended FAILED: task train FAILED" in line
+    assert f"not started: {SCORING}" in line
+    assert started(ws) == ORDER[:1]
+    (training,) = runs_in_start_order(ws)
+    steps = tasks_of(training)
+    assert steps["features"]["state"]["result_state"] == "SUCCESS"
+    assert steps["promote"]["state"]["result_state"] == "UPSTREAM_FAILED", "no promotion after a failed train"
     assert [c for c in mutating(ws) if not c.endswith("/jobs/run-now")] == []
 
     text = summary.read_text()
-    assert "### Jobs on dev: [dev] churn-model training ended FAILED, 3 not started" in text
-    assert "| 1 | [dev] churn-model feature pipeline | ✅ SUCCESS |" in text
-    assert "| 2 | [dev] churn-model training | ❌ FAILED |" in text
-    for i, name in enumerate(ORDER[2:], 3):
-        assert f"| {i} | {name} | ⏭️ not started |" in text
+    assert f"### Jobs on dev: {TRAINING} ended FAILED, 1 not started" in text
+    assert f"| 1 | {TRAINING} | ❌ FAILED |" in text
+    assert "train FAILED, promote UPSTREAM_FAILED" in text
+    assert f"| 2 | {SCORING} | ⏭️ not started |" in text
     assert "The jobs after it were not started" in text
     assert "failed**" not in text, "the failed run is reported once, in the table"
 
@@ -104,8 +144,8 @@ def test_an_internal_error_is_a_failure_too(bootstrapped) -> None:
     ws.reset_calls()
     result = lakeforge("run", "all", project, "--target", "dev")
     assert result.exit_code == 1
-    assert "[dev] churn-model training ended FAILED" in one_line_error(result)
-    assert started(ws) == ORDER[:2]
+    assert f"{TRAINING} ended FAILED: task train" in one_line_error(result)
+    assert started(ws) == ORDER[:1]
 
 
 def test_run_all_waits_for_the_new_wheel_to_be_installed(ws: FakeWorkspace, project: Path) -> None:

@@ -35,7 +35,16 @@ from tests.runtimes import (
 Render = Any
 SPARK_VERSION = re.compile(r"^(\d+)(?:\.(\d+))?\.x-(cpu|gpu)-ml-scala2\.1[23]$")
 # The wheel's own requirements that name a package every ML runtime preinstalls (issue 10: none may change).
-PINNED = ["mlflow-skinny", "scikit-learn", "pandas", "numpy", "pyarrow", "matplotlib", "typer"]
+PINNED = [
+    "mlflow-skinny",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "matplotlib",
+    "typer",
+    "databricks-sdk",
+]
 
 
 def _version_of(spark_version: str) -> tuple[int, int]:

@@ -21,10 +21,18 @@ from typing import Any
 
 import pytest
 import yaml
+from lakeforge.config import load_config
 
 from tests.generated_project import OLDEST_PYTHON, RUNS, STEPS, tail, uv_run
 from tests.lakeforge_cli import run_lakeforge
-from tests.runtimes import default_spark_version, node_type, question_choices, runtime_of, spark_versions
+from tests.runtimes import (
+    default_spark_version,
+    node_type,
+    question_choices,
+    runtime_lines,
+    runtime_of,
+    spark_versions,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -37,6 +45,7 @@ REGISTRIES = ["unity-catalog", "workspace"]
 # Every supported runtime (runtimes.yml, CPU and GPU) in turn, so that each one meets each cloud without
 # multiplying the combinations: 24 combinations, 8 runtimes, each rendered 3 times.
 RUNTIMES = spark_versions()
+RUNTIME_LINES = runtime_lines()
 COMBINATIONS = [
     pytest.param(
         {
@@ -73,7 +82,15 @@ MODULES = [
     "serving",
 ]
 NOTEBOOKS = ["01_feature_pipeline", "02_training", "03_promotion", "04_batch_inference", "05_monitoring"]
-JOBS = ["feature_pipeline", "training", "promotion", "batch_inference", "monitoring"]
+# What `serving` adds (on by default with Unity Catalog, off with the workspace registry).
+SERVING_FILES = [
+    "databricks/serving/champion.json",
+    "notebooks/06_deploy.py",
+    "src/churn_model/deployment.py",
+    "tests/test_deployment.py",
+]
+JOBS = ["training", "scoring"]  # databricks/jobs/: two workflows (docs/workflows.md)
+COMPUTES = ["job-cluster", "serverless", "all-purpose"]
 TOP_FILES = [
     "pyproject.toml",
     "README.md",
@@ -82,8 +99,9 @@ TOP_FILES = [
     ".pre-commit-config.yaml",
 ]
 
-# `${{ ... }}` is GitHub's and Azure DevOps' own expression syntax; anything else of Jinja is a leftover.
-JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+# `${{ ... }}` is GitHub's and Azure DevOps' own expression syntax, `{{tasks.X.values.Y}}` a Databricks job's
+# dynamic value reference; anything else of Jinja is a leftover.
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{(?!tasks\.)|\{%|\{#")
 NOTEBOOK_HEADER = "# Databricks notebook source"
 CELL_SEPARATOR = re.compile(r"^# COMMAND ----------$", re.MULTILINE)
 
@@ -139,10 +157,11 @@ def test_the_tree_has_what_it_must(render: Render, combo: dict[str, Any]) -> Non
         *(f"src/churn_model/{module}.py" for module in MODULES),
         *(f"notebooks/{notebook}.py" for notebook in NOTEBOOKS),
         "databricks/cluster.json",
-        "databricks/serving/champion.json",
         "tests/conftest.py",
         "tests/test_loop.py",
     ]
+    if combo["registry"] == "unity-catalog":  # serving is on by default there
+        expected += SERVING_FILES
     missing = [name for name in expected if not (project / name).is_file()]
     assert not missing, f"missing from the generated project: {missing}"
     assert sorted(p.stem for p in (project / "databricks/jobs").glob("*.json")) == sorted(JOBS)
@@ -181,8 +200,9 @@ def test_every_python_file_compiles(render: Render, combo: dict[str, Any]) -> No
 def test_notebooks_are_databricks_notebook_source(render: Render, combo: dict[str, Any]) -> None:
     project = render(combo)
     found = sorted(p.stem for p in (project / "notebooks").glob("*.py"))
-    assert found == NOTEBOOKS
-    for name in NOTEBOOKS:
+    expected = NOTEBOOKS + (["06_deploy"] if combo["registry"] == "unity-catalog" else [])
+    assert found == expected
+    for name in expected:
         text = (project / "notebooks" / f"{name}.py").read_text()
         assert text.splitlines()[0] == NOTEBOOK_HEADER, f"{name}.py does not start with {NOTEBOOK_HEADER!r}"
         cells = CELL_SEPARATOR.split(text)
@@ -245,6 +265,213 @@ def test_feature_store_reaches_settings_and_tool_lakeforge(render: Render, combo
     assert settings_defaults(project)["feature_store"] is combo["feature_store"]
     assert lakeforge_table(project)["feature_store"] is combo["feature_store"]
     assert answers_of(project)["feature_store"] is combo["feature_store"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# The workflows, for every compute choice (docs/workflows.md)
+# --------------------------------------------------------------------------------------------------------
+NOTEBOOK_COMPUTE = {  # what a notebook task carries for each choice, and nothing of the others
+    "job-cluster": {"job_cluster_key", "libraries"},
+    "serverless": {"environment_key"},
+    "all-purpose": {"existing_cluster_id"},
+}
+COMPUTE_KEYS = set().union(*NOTEBOOK_COMPUTE.values())
+# The Python of each serverless environment version ("Serverless environment versions",
+# https://docs.databricks.com/aws/en/release-notes/serverless/environment-version).
+SERVERLESS_PYTHON = {"2": "3.11", "3": "3.12", "4": "3.12", "5": "3.12"}
+
+
+def workflows(project: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((project / "databricks/jobs").glob("*.json"))}
+
+
+def tasks_of(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {task["task_key"]: task for task in job["tasks"]}
+
+
+def after(task: dict[str, Any]) -> list[dict[str, str]]:
+    return task.get("depends_on", [])
+
+
+@pytest.mark.parametrize("compute", COMPUTES)
+def test_training_chains_features_train_promote_and_hands_over_the_feature_version(
+    render: Render, compute: str
+) -> None:
+    training = workflows(render({"compute": compute}))["training"]
+    assert training["name"] == "[${target}] churn-model training"
+    tasks = tasks_of(training)
+    assert list(tasks) == ["features", "train", "promote", "deploy"]
+    assert after(tasks["features"]) == []
+    assert after(tasks["train"]) == [{"task_key": "features"}]
+    assert after(tasks["promote"]) == [{"task_key": "train"}]
+    assert after(tasks["deploy"]) == [{"task_key": "promote"}]
+    notebooks = {key: task["notebook_task"]["notebook_path"] for key, task in tasks.items()}
+    assert notebooks == {
+        "features": "${workspace_root}/notebooks/01_feature_pipeline",
+        "train": "${workspace_root}/notebooks/02_training",
+        "promote": "${workspace_root}/notebooks/03_promotion",
+        "deploy": "${workspace_root}/notebooks/06_deploy",
+    }
+    # The deploy task reads the endpoint's template that bootstrap uploads (lakeforge.serving).
+    assert tasks["deploy"]["notebook_task"]["base_parameters"] == {
+        "endpoint_template": "${workspace_root}/serving/champion.json"
+    }
+    # The features task sets the task value; train reads it as a notebook parameter.
+    assert tasks["train"]["notebook_task"]["base_parameters"] == {
+        "feature_table_version": "{{tasks.features.values.feature_table_version}}"
+    }
+
+
+def test_without_serving_training_ends_at_promotion_and_nothing_serves(render: Render) -> None:
+    project = render({"serving": False})
+    assert list(tasks_of(workflows(project)["training"])) == ["features", "train", "promote"]
+    assert not [name for name in SERVING_FILES if (project / name).exists()]
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in dependencies if d.startswith("databricks-sdk")]
+
+
+@pytest.mark.parametrize("compute", COMPUTES)
+def test_streaming_adds_a_third_job_on_the_same_compute(render: Render, compute: str) -> None:
+    project = render({"streaming": True, "compute": compute})
+    jobs = workflows(project)
+    assert sorted(jobs) == sorted([*JOBS, "streaming_scoring"])
+    job = jobs["streaming_scoring"]
+    assert job["name"] == "[${target}] churn-model streaming scoring"
+    assert job["queue"] == {"enabled": True} and job["max_concurrent_runs"] == 1
+    assert job["email_notifications"] == {"on_failure": ["${owner}"]}
+    assert job["schedule"]["pause_status"] == "${pause_status}"
+    (task,) = job["tasks"]
+    assert task["notebook_task"]["notebook_path"] == "${workspace_root}/notebooks/07_streaming_scoring"
+    assert COMPUTE_KEYS & set(task) == NOTEBOOK_COMPUTE[compute]
+    for name in (
+        "notebooks/07_streaming_scoring.py",
+        "src/churn_model/streaming.py",
+        "tests/test_streaming.py",
+    ):
+        assert (project / name).is_file(), name
+    assert "streaming_scoring" in {j.key for j in load_config(project, "dev").jobs}
+    assert not list(render({}).rglob("*stream*")), "streaming is an option, off by default"
+
+
+@pytest.mark.parametrize("compute", COMPUTES)
+def test_scoring_chains_score_monitor_and_a_retrain_only_when_monitor_asks(
+    render: Render, compute: str
+) -> None:
+    scoring = workflows(render({"compute": compute}))["scoring"]
+    assert scoring["name"] == "[${target}] churn-model scoring"
+    tasks = tasks_of(scoring)
+    assert list(tasks) == ["score", "monitor", "retrain_needed", "retrain"]
+    assert (
+        tasks["score"]["notebook_task"]["notebook_path"] == "${workspace_root}/notebooks/04_batch_inference"
+    )
+    assert tasks["monitor"]["notebook_task"]["notebook_path"] == "${workspace_root}/notebooks/05_monitoring"
+    assert after(tasks["score"]) == []
+    assert after(tasks["monitor"]) == [{"task_key": "score"}]
+    assert after(tasks["retrain_needed"]) == [{"task_key": "monitor"}]
+    assert tasks["retrain_needed"]["condition_task"] == {
+        "op": "EQUAL_TO",
+        "left": "{{tasks.monitor.values.retrain}}",
+        "right": "true",
+    }
+    assert after(tasks["retrain"]) == [{"task_key": "retrain_needed", "outcome": "true"}]
+    assert tasks["retrain"]["run_job_task"] == {"job_id": "${jobs.training.id}"}
+    assert tasks["retrain"]["email_notifications"] == {"on_start": ["${owner}"]}
+    # A retrain runs the whole training workflow, within the scoring run: the timeouts leave room for it.
+    training = workflows(render({"compute": compute}))["training"]
+    assert tasks["retrain"]["timeout_seconds"] >= training["timeout_seconds"]
+    assert scoring["timeout_seconds"] >= sum(task.get("timeout_seconds", 0) for task in tasks.values())
+
+
+@pytest.mark.parametrize("compute", COMPUTES)
+def test_every_workflow_queues_runs_one_at_a_time_tells_the_owner_and_follows_pause_status(
+    render: Render, compute: str
+) -> None:
+    jobs = workflows(render({"compute": compute}))
+    assert sorted(jobs) == sorted(JOBS)
+    crons = {"training": "0 0 3 ? * MON", "scoring": "0 0 6 * * ?"}  # Monday 03:00 and daily 06:00 UTC
+    for name, job in jobs.items():
+        assert job["queue"] == {"enabled": True}, name
+        assert job["max_concurrent_runs"] == 1, name
+        assert job["email_notifications"] == {"on_failure": ["${owner}"]}, name
+        assert job["schedule"] == {
+            "quartz_cron_expression": crons[name],
+            "timezone_id": "UTC",
+            "pause_status": "${pause_status}",
+        }, name
+        assert [p["name"] for p in job["parameters"]] == ["catalog", "schema", "experiment", "model"]
+        assert job["timeout_seconds"] >= max(task.get("timeout_seconds", 0) for task in job["tasks"])
+
+
+@pytest.mark.parametrize("compute", COMPUTES)
+def test_each_compute_choice_gives_every_notebook_task_exactly_its_own_compute(
+    render: Render, compute: str
+) -> None:
+    for name, job in workflows(render({"compute": compute})).items():
+        assert ("job_clusters" in job) == (compute == "job-cluster"), name
+        assert ("environments" in job) == (compute == "serverless"), name
+        for task in job["tasks"]:
+            where = f"{name}.{task['task_key']}"
+            carried = COMPUTE_KEYS & set(task)
+            if "notebook_task" not in task:  # condition and run-job tasks run on no compute of theirs
+                assert carried == set(), where
+                continue
+            assert carried == NOTEBOOK_COMPUTE[compute], where
+            if compute == "job-cluster":
+                (cluster,) = job["job_clusters"]
+                assert cluster == {"job_cluster_key": "main", "new_cluster": "${job_cluster}"}
+                assert task["job_cluster_key"] == "main", where
+                assert task["libraries"] == "${libraries}", where
+            elif compute == "serverless":
+                (environment,) = job["environments"]
+                assert task["environment_key"] == environment["environment_key"] == "default", where
+                assert environment["spec"]["dependencies"] == "${dependencies}"
+            else:
+                assert task["existing_cluster_id"] == "${cluster_id}", where
+
+
+@pytest.mark.parametrize("line", RUNTIME_LINES, ids=[line["name"] for line in RUNTIME_LINES])
+def test_serverless_runs_the_environment_version_of_the_runtime_s_python(render: Render, line: dict) -> None:
+    assert SERVERLESS_PYTHON[line["serverless_environment"]] == line["python"], line["name"]
+    project = render({"compute": "serverless", "databricks_runtime": line["cpu"]})
+    for name, job in workflows(project).items():
+        (environment,) = job["environments"]
+        assert environment["spec"]["environment_version"] == line["serverless_environment"], name
+
+
+def test_serverless_is_refused_without_unity_catalog(
+    render_into: Callable[[Path, dict[str, Any]], Path], empty_dir: Path
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        render_into(empty_dir, {"registry": "workspace", "compute": "serverless"})
+    message = str(raised.value)
+    assert (
+        "compute 'serverless' is not allowed: serverless compute needs a Unity Catalog workspace" in message
+    )
+    assert list(empty_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", ["serving", "streaming", "data_profiling"])
+def test_unity_catalog_options_are_refused_with_the_workspace_registry(
+    render_into: Callable[[Path, dict[str, Any]], Path], empty_dir: Path, option: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        render_into(empty_dir, {"registry": "workspace", option: True})
+    assert f"{option} is not allowed with registry 'workspace'" in str(raised.value)
+    assert list(empty_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("registry", REGISTRIES)
+def test_tool_lakeforge_names_the_owner_runs_both_workflows_and_pauses_dev(
+    render: Render, registry: str
+) -> None:
+    table = lakeforge_table(render({"registry": registry, "author_email": "ml-team@example.com"}))
+    assert table["owner"] == "ml-team@example.com"
+    assert table["run_all"] == ["training", "scoring"]
+    assert {name: target.get("paused", False) for name, target in table["targets"].items()} == {
+        "dev": True,
+        "staging": False,
+        "prod": False,
+    }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -354,6 +581,7 @@ BAD_CHOICES = [
     ("cloud", "azurex"),
     ("registry", "uc"),
     ("ci", "gitlab"),
+    ("compute", "serverless-gpu"),
 ]
 
 
@@ -400,7 +628,10 @@ def test_there_are_at_least_15_bad_answers() -> None:
     assert len(BAD_ANSWERS) >= 15
     asked = asked_questions()
     validated = {name for name, spec in asked.items() if "validator" in spec}
-    assert validated <= {key for key, _ in BAD_ANSWERS}, "every validator has at least one bad answer"
+    # These validators refuse a pair of answers (an option with the workspace registry): the tests
+    # test_serverless_is_refused_without_unity_catalog and test_unity_catalog_options_are_refused_with_...
+    pairs = {"compute", "serving", "streaming", "data_profiling"}
+    assert validated <= {key for key, _ in BAD_ANSWERS} | pairs, "every validator has a bad answer"
 
 
 @pytest.mark.parametrize(
@@ -510,8 +741,8 @@ def test_secrets_in_the_environment_never_reach_a_file(
 def test_the_answers_file_holds_exactly_the_asked_answers(render: Render, combo: dict[str, Any]) -> None:
     answers = answers_of(render(combo))
     asked = set(asked_questions())
-    if combo["registry"] != "unity-catalog":
-        asked.discard("catalog")  # asked only for Unity Catalog
+    if combo["registry"] != "unity-catalog":  # asked only for Unity Catalog
+        asked -= {"catalog", "serving", "streaming", "data_profiling"}
     assert {k for k in answers if not k.startswith("_")} == asked
     assert {k for k in answers if k.startswith("_")} == {"_commit", "_src_path"}
     assert "node_type" not in answers and "uc" not in answers and "runtime" not in answers

@@ -1,13 +1,15 @@
 """`copier update` and `lakeforge update` between two real template releases: no user edit is ever lost.
 
 Real copier, real git: `tests/template_versions.py` builds a throwaway template repository with release A
-(v0.1.0) and release B (v0.2.0, this checkout's template: it renames a file with a migration, changes a
-setting, a README section and adds a CI step). Each test generates a project at A into its own git repository
-(the template's first-commit task makes it one), edits and commits like a user, then updates to B.
+(v0.1.0) and release B (v0.3.0, this checkout's template: it renames a file with a migration, folds five job
+files into two workflows with another, changes a setting, a README section and adds a CI step). Each test
+generates a project at A into its own git repository (the template's first-commit task makes it one), edits
+and commits like a user, then updates to B.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
@@ -36,15 +38,21 @@ from tests.template_versions import (
     B_RENDERED,
     B_TAG,
     NEW_ENDPOINT,
+    NEW_JOB_FILES,
     OLD_ENDPOINT,
+    OLD_JOB_FILES,
     ROOT,
+    WORKFLOWS_RELEASE,
     build_versions,
     git,
 )
 
 COPIER = str(Path(sys.executable).with_name("copier"))
 MOVE = ROOT / "migrations" / "move.py"
-JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")  # ${{ }} is GitHub's and Azure DevOps' own syntax
+RETIRE = ROOT / "migrations" / "retire.py"
+# ${{ }} is GitHub's and Azure DevOps' own syntax, {{tasks.X.values.Y}} a Databricks job's dynamic value.
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{(?!tasks\.)|\{%|\{#")
+RETIRED = [path for path in OLD_JOB_FILES if path not in NEW_JOB_FILES]  # the four files B no longer has
 MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
 
 
@@ -123,6 +131,11 @@ def assert_b_applied(project: Path) -> None:
         if (project / path).exists():
             assert text not in (project / path).read_text(), f"A's {text!r} is still in {path}"
     assert not (project / OLD_ENDPOINT).exists()
+    assert jobs_of(project) == sorted(NEW_JOB_FILES)
+
+
+def jobs_of(project: Path) -> list[str]:
+    return sorted(p.relative_to(project).as_posix() for p in (project / "databricks/jobs").glob("*.json"))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -195,6 +208,11 @@ def test_an_untouched_project_gets_every_change_and_no_conflict(untouched: tuple
     assert len(git(project, "log", "--oneline").splitlines()) == 1, "the first-commit task ran on update"
     (rename,) = [change for change in result.changes if change.path == NEW_ENDPOINT]
     assert (rename.status[0], rename.renamed_from) == ("R", OLD_ENDPOINT), "the migration moved it (git mv)"
+    # The five single-task jobs became the two workflows: the four files B lacks are gone, not left to deploy.
+    assert jobs_of(project) == sorted(NEW_JOB_FILES)
+    assert {change.path: change.status.strip() for change in result.changes if change.path in RETIRED} == {
+        path: "D" for path in RETIRED
+    }
 
 
 def test_an_updated_untouched_project_is_identical_to_a_fresh_copy(
@@ -420,6 +438,105 @@ def test_an_edit_to_a_renamed_file_conflicts_only_where_the_template_changed_the
 
 
 # --------------------------------------------------------------------------------------------------------
+# 5b: files the template folds into others (v0.3.0: five jobs into two workflows, with the retire migration)
+# --------------------------------------------------------------------------------------------------------
+MONITORING = "databricks/jobs/monitoring.json"
+TRAINING = "databricks/jobs/training.json"
+MY_TIMEOUT = ('"timeout_seconds": 1800,\n', '"timeout_seconds": 2700,\n')  # the job-level one (first)
+MY_CRON = ('"0 0 3 ? * MON"', '"0 30 4 ? * MON"')  # training's schedule: a line B keeps
+
+
+def test_an_edited_job_file_the_workflows_replace_is_kept_with_one_line_saying_where_its_task_went(
+    versions: Path, tmp_path: Path
+) -> None:
+    """Plain `copier update`: copier itself would delete the edited file; the migration puts it back."""
+    project = generate(versions, tmp_path / "churn-model")
+    text = (project / MONITORING).read_text()
+    (project / MONITORING).write_text(text.replace(*MY_TIMEOUT, 1))
+    edit(project, TRAINING, *MY_CRON)
+    commit(project)
+    mine = (project / MONITORING).read_bytes()
+    done = subprocess.run(
+        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (project / MONITORING).read_bytes() == mine, "the user's edited job file is kept as it was"
+    assert jobs_of(project) == sorted([*NEW_JOB_FILES, MONITORING]), "the unedited old job files are gone"
+    notes = [line for line in done.stderr.splitlines() if MONITORING in line]
+    assert notes == [
+        f"migration: kept {MONITORING} because you edited it; databricks/jobs/scoring.json now runs its "
+        f"notebook: fold your edits into databricks/jobs/scoring.json, then delete {MONITORING} (lakeforge "
+        "deploys every job file, so the old job runs beside the workflow until then)"
+    ]
+    # training.json is the workflow now; the user's edit to a line B kept merged into it, and they hear of it.
+    training = json.loads((project / TRAINING).read_text())
+    assert training["schedule"]["quartz_cron_expression"] == MY_CRON[1].strip('"')
+    assert [task["task_key"] for task in training["tasks"]] == ["features", "train", "promote"]
+    assert (
+        f"migration: {TRAINING} is now a workflow; your edits to it were merged in, check them" in done.stderr
+    )
+    assert marked(project) == [] and unmerged(project) == "", "a clean merge, no conflict"
+
+
+def test_an_untouched_project_hears_nothing_of_the_retired_job_files(versions: Path, tmp_path: Path) -> None:
+    project = generate(versions, tmp_path / "churn-model")
+    done = subprocess.run(
+        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert jobs_of(project) == sorted(NEW_JOB_FILES)
+    assert "databricks/jobs/" not in done.stderr, done.stderr
+
+
+def retire(project: Path, versions: Path, *pairs: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(RETIRE), f"--template={versions}", f"--from={A_TAG}", *pairs],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def test_the_retire_migration_deletes_only_unedited_files_and_then_does_nothing(
+    versions: Path, tmp_path: Path
+) -> None:
+    """Run by hand on a project at A, where copier deleted nothing: it deletes what it must, once."""
+    project = generate(versions, tmp_path / "churn-model")
+    (project / MONITORING).write_text((project / MONITORING).read_text().replace(*MY_TIMEOUT, 1))
+    commit(project)
+    pairs = [
+        f"{path}=databricks/jobs/scoring.json"
+        for path in (MONITORING, "databricks/jobs/batch_inference.json")
+    ]
+    first = retire(project, versions, *pairs)
+    assert jobs_of(project) == sorted([*OLD_JOB_FILES[:3], MONITORING]), "only the unedited one is deleted"
+    assert first.stderr.count("migration: kept databricks/jobs/monitoring.json because you edited it") == 1
+    retired = tree(project)
+    second = retire(project, versions, *pairs)
+    assert tree(project) == retired and second.stderr == first.stderr
+
+
+def test_copier_yml_retires_every_old_job_file_after_the_workflows_release() -> None:
+    spec = yaml.safe_load((ROOT / "copier.yml").read_text())
+    (migration,) = [m for m in spec["_migrations"] if m["version"] == WORKFLOWS_RELEASE]
+    assert migration["when"] == "{{ _stage == 'after' }}"
+    assert migration["command"][:2] == [
+        "{{ _copier_python }}",
+        "{{ _copier_conf.src_path }}/migrations/retire.py",
+    ]
+    pairs = dict(arg.split("=", 1) for arg in migration["command"] if not arg.startswith(("-", "{{")))
+    assert sorted(pairs) == sorted(OLD_JOB_FILES)
+    assert set(pairs.values()) == set(NEW_JOB_FILES)
+
+
+# --------------------------------------------------------------------------------------------------------
 # 7: every combination of the options that shape the tree
 # --------------------------------------------------------------------------------------------------------
 COMBINATIONS = [
@@ -452,6 +569,8 @@ def _update_one(versions: str, scratch: str, combo: dict[str, Any]) -> list[str]
     problems += [f"Jinja left: {line}" for line in jinja_leftovers(project)]
     if not (project / NEW_ENDPOINT).is_file() or (project / OLD_ENDPOINT).exists():
         problems.append("the serving endpoint was not moved")
+    if jobs_of(project) != sorted(NEW_JOB_FILES):
+        problems.append(f"the job files are {jobs_of(project)}")
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     problems += [f"answer {k} became {answers.get(k)!r}" for k, v in combo.items() if answers.get(k) != v]
     if answers["_commit"] != B_TAG:
@@ -515,6 +634,20 @@ def test_switching_ci_platform_replaces_its_files_and_keeps_every_other_edit(
     assert ".github/workflows/" in (project / "README.md").read_text(), "the README follows the new answer"
 
 
+def test_the_compute_answer_given_on_update_shapes_the_workflows(versions: Path, tmp_path: Path) -> None:
+    """A's projects had no `compute` question: the update asks it (here answered with --data)."""
+    project = generate(versions, tmp_path / "churn-model")
+    result = update_project(project, to=B_TAG, data={"compute": "serverless"})
+    assert result.clean, result
+    assert jobs_of(project) == sorted(NEW_JOB_FILES)
+    for path in NEW_JOB_FILES:
+        job = json.loads((project / path).read_text())
+        assert [e["environment_key"] for e in job["environments"]] == ["default"], path
+        notebook_tasks = [task for task in job["tasks"] if "notebook_task" in task]
+        assert {task.get("environment_key") for task in notebook_tasks} == {"default"}, path
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["compute"] == "serverless"
+
+
 # --------------------------------------------------------------------------------------------------------
 # Files that are the user's (_skip_if_exists)
 # --------------------------------------------------------------------------------------------------------
@@ -524,11 +657,11 @@ def test_data_py_is_never_changed_by_an_update(versions: Path, tmp_path: Path) -
     git(tmp_path, "clone", "-q", str(versions), str(repo))
     edit(repo, "template/src/{{package_name}}/data.py", "HISTORY_DAYS = 90", "HISTORY_DAYS = 120")
     commit(repo, "C: a longer synthetic history")
-    git(repo, "tag", "v0.2.1")
+    git(repo, "tag", "v0.3.1")
     project = generate(repo, tmp_path / "churn-model", ref=B_TAG)
     before = (project / "src/churn_model/data.py").read_bytes()
-    result = update_project(project, to="v0.2.1")
-    assert result.clean and result.to_version == "v0.2.1"
+    result = update_project(project, to="v0.3.1")
+    assert result.clean and result.to_version == "v0.3.1"
     assert (project / "src/churn_model/data.py").read_bytes() == before
     assert "src/churn_model/data.py" not in {change.path for change in result.changes}
 
@@ -573,7 +706,7 @@ def test_the_migration_never_overwrites_and_moves_plainly_without_git(tmp_path: 
 
 def test_copier_yml_runs_the_migration_for_v0_2_0_before_and_after_the_update() -> None:
     spec = yaml.safe_load((ROOT / "copier.yml").read_text())
-    migrations = [m for m in spec["_migrations"] if m["version"] == B_TAG]
+    migrations = [m for m in spec["_migrations"] if m["version"] == "v0.2.0"]
     assert [m["when"] for m in migrations] == ["{{ _stage == 'before' }}", "{{ _stage == 'after' }}"]
     for migration in migrations:
         assert migration["command"][:2] == [

@@ -18,6 +18,7 @@ from databricks.sdk.errors import DatabricksError, OperationFailed
 
 from lakeforge.config import Config
 from lakeforge.errors import LakeforgeError, StepError
+from lakeforge.payloads import fill
 from lakeforge.wheel import Wheel
 
 TAG_PROJECT = "lakeforge-project"
@@ -77,12 +78,16 @@ class Delete(Change):
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A file of the project that bootstrap imports into the workspace."""
+    """A file that bootstrap imports into the workspace: one of the project's, or one it makes (`content`)."""
 
     rel: str  # path under the workspace root: notebooks/01_feature_pipeline, src/churn_model/config.py
-    local: Path
+    local: Path  # the project's file, or the file that `content` was made from
     sha256: str
     type: str  # "notebook" or "file"
+    content: bytes | None = field(default=None, repr=False)
+
+    def read(self) -> bytes:
+        return self.local.read_bytes() if self.content is None else self.content
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,33 @@ class Desired:
     def tags(self) -> dict[str, str]:
         return {TAG_PROJECT: self.config.project, TAG_TARGET: self.config.target.name}
 
-    def values(self, cluster_id: str | None = None) -> dict[str, str]:
-        values = self.config.values()
+    def values(
+        self, cluster_id: str | None = None, job_ids: Mapping[str, int] | None = None
+    ) -> dict[str, Any]:
+        """The placeholder values; `cluster_id` and the ids of jobs are known once those exist."""
+        values: dict[str, Any] = {**self.config.values(), "job_cluster": self.job_cluster()}
+        packages = list(self.config.pypi_packages)
+        if self.wheel:
+            wheel = library_path(self.wheel.workspace_path(self.root))
+            # A task's libraries and a serverless environment's dependencies: the wheel, then pypi_packages.
+            values["wheel"] = wheel
+            values["libraries"] = [{"whl": wheel}, *({"pypi": {"package": p}} for p in packages)]
+            values["dependencies"] = [wheel, *packages]
         if cluster_id:
             values["cluster_id"] = cluster_id
+        for stem, job_id in (job_ids or {}).items():
+            values[f"jobs.{stem}.id"] = job_id
         return values
+
+    def job_cluster(self) -> dict[str, Any]:
+        """cluster.json as a job cluster's `new_cluster`, filled for the target. Without what only an
+        all-purpose cluster has: its name, auto-termination (a job cluster ends with its run), the single
+        user (a job cluster runs as the job's run-as identity). And without lakeforge's tags, which mark
+        the all-purpose cluster as the project's: job clusters also appear in the clusters list."""
+        spec = fill(dict(self.config.cluster), self.config.values())
+        for key in ("cluster_name", "autotermination_minutes", "single_user_name"):
+            spec.pop(key, None)
+        return spec
 
     def ours(self, tags: Mapping[str, str] | None) -> bool:
         """True when `tags` mark a resource of this project and target."""
@@ -118,6 +145,11 @@ class Desired:
         return (
             tags.get(TAG_PROJECT) == self.config.project and tags.get(TAG_TARGET) == self.config.target.name
         )
+
+
+def library_path(workspace_path: str) -> str:
+    """Libraries and environments name workspace files by their /Workspace path."""
+    return workspace_path if workspace_path.startswith("/Workspace/") else f"/Workspace{workspace_path}"
 
 
 def workspace_url(host: str, path: str) -> str:

@@ -304,6 +304,32 @@ def run(
 
 
 @app.command()
+def rollback(
+    project_dir: ProjectDir = Path("."),
+    target: Annotated[
+        str, typer.Option("--target", "-t", metavar="NAME", help="The target whose champion to roll back.")
+    ] = ...,
+) -> None:
+    """Give the champion role back to the version the current champion replaced, and point the serving
+    endpoint at it.
+
+    Runs the project's own `rollback` (it records the decision on both versions, as promotion does) with
+    MLflow pointed at the target's workspace, then updates the endpoint as bootstrap would.
+    """
+    from lakeforge.config import load_config
+    from lakeforge.rollback import rollback as roll_back
+
+    with _errors_to_exit():
+        config = load_config(project_dir, target)
+        w = _connect(config.target)
+        with _progress("rolling back") as progress:
+            result = roll_back(w, config, progress)
+    typer.echo(f"{result.model} in {result.target}: champion version {result.before} -> {result.after}")
+    for change in result.endpoints:
+        typer.echo(f"  {change.kind} {change.name}: {change.detail} {change.url or ''}".rstrip())
+
+
+@app.command()
 def doctor(project_dir: ProjectDir = Path("."), target: TargetOption = None) -> None:
     """Check the project's config, the files it points to, uv and auth; changes nothing."""
     from lakeforge.doctor import run_checks

@@ -9,16 +9,14 @@ deleted.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
-from databricks.sdk.service.compute import ClusterDetails, ClusterSpec, State
+from databricks.sdk.service.compute import ClusterDetails, ClusterSource, ClusterSpec, State
 
 from lakeforge.changes import (
     TAG_SPEC,
@@ -30,8 +28,9 @@ from lakeforge.changes import (
     Update,
     failing_as,
 )
-from lakeforge.config import fill
-from lakeforge.diff import differences
+from lakeforge.manifest import Manifest
+from lakeforge.payloads import differences, digest, fill, top_fields
+from lakeforge.resources import Outcome, Progress, keep_oldest
 
 STEP = "cluster"
 _SINGLE_USER = "SINGLE_USER"
@@ -44,22 +43,27 @@ def url(host: str, cluster_id: str) -> str:
 
 def desired_payload(desired: Desired) -> dict[str, Any]:
     """The cluster JSON with placeholders filled and lakeforge's tags added (single_user_name not yet)."""
-    payload = fill(dict(desired.config.cluster), desired.values())
+    payload = fill(dict(desired.config.cluster), desired.config.values())
     payload["custom_tags"] = {**payload.get("custom_tags", {}), **desired.tags}
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
-    payload["custom_tags"][TAG_SPEC] = digest
+    payload["custom_tags"][TAG_SPEC] = digest(payload)
     return payload
 
 
 def find(w: WorkspaceClient, desired: Desired, name: str | None = None) -> list[ClusterDetails]:
     """Clusters of this project and target, oldest first; those named `name` only, when there are such."""
-    ours = [c for c in w.clusters.list() if desired.ours(c.custom_tags)]
+    # Job clusters are listed too (cluster_source JOB); they never carry lakeforge's tags (see
+    # Desired.job_cluster), and are skipped here whatever tags a job file gives them.
+    ours = [
+        c
+        for c in w.clusters.list()
+        if desired.ours(c.custom_tags) and c.cluster_source is not ClusterSource.JOB
+    ]
     ours.sort(key=lambda c: (c.start_time or 0, c.cluster_id or ""))
     named = [c for c in ours if c.cluster_name == name]
     return named or ours
 
 
-def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
+def plan(w: WorkspaceClient, desired: Desired, manifest: Manifest, known: Mapping[str, Any]) -> Outcome:
     payload = desired_payload(desired)
     name = payload["cluster_name"]
     host = desired.host
@@ -67,14 +71,21 @@ def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
         found = find(w, desired, name)
     if not found:
         detail = f"{payload['spark_version']}, {_size(payload)}"
-        return [
-            Create(STEP, "cluster", name, detail, None, {"payload": _with_user(payload, desired.user, None)})
-        ]
+        spec = {"payload": _with_user(payload, desired.user, None)}
+        return Outcome((Create(STEP, "cluster", name, detail, None, spec),), {"cluster_id": None})
     keep, *duplicates = found
     actual = keep.as_dict()
     filled_user = _fills_user(payload)
     compared = {k: v for k, v in payload.items() if not (filled_user and k == "single_user_name")}
-    changed = differences(compared, actual, ClusterSpec)
+    # As for jobs: the file changed when the spec tag differs; otherwise only a field the workspace shows
+    # with another value counts (drift), since clusters/get leaves out fields it accepted.
+    changed = top_fields(differences(compared, actual, ClusterSpec, echoed_only=True))
+    applied = (keep.custom_tags or {}).get(TAG_SPEC) == payload["custom_tags"][TAG_SPEC]
+    if applied:
+        detail = f"drift: edit {', '.join(changed)}, changed in the workspace" if changed else ""
+    else:
+        fields = [f for f in changed if f != "custom_tags"] or ["a key removed from the file"]
+        detail = f"edit {', '.join(fields)}"
     spec = {
         "cluster_id": keep.cluster_id,
         "state": keep.state.value if keep.state else None,
@@ -82,12 +93,9 @@ def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
     }
     changes: list[Change] = []
     link = url(host, keep.cluster_id)
-    if changed:
-        fields = sorted({c.split(".")[0].split("[")[0] for c in changed})
-        if changed == [f"custom_tags.{TAG_SPEC}"]:
-            fields = ["a key removed from the file"]
+    if detail:
         restart = ", restarts it (RUNNING)" if keep.state == State.RUNNING else ""
-        changes.append(Update(STEP, "cluster", name, f"edit {', '.join(fields)}{restart}", link, spec))
+        changes.append(Update(STEP, "cluster", name, f"{detail}{restart}", link, spec))
     else:
         changes.append(Unchanged(STEP, "cluster", name, keep.state.value if keep.state else "", link, spec))
     for extra in duplicates:
@@ -101,13 +109,37 @@ def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
                 {"cluster_id": extra.cluster_id, "duplicate": True},
             )
         )
-    return changes
+    return Outcome(tuple(changes), {"cluster_id": keep.cluster_id})
+
+
+def plan_destroy(w: WorkspaceClient, desired: Desired, manifest: Manifest, include_mlflow: bool) -> Outcome:
+    """Every cluster of this project and target goes (job clusters are the jobs')."""
+    config = desired.config
+    with failing_as(STEP, f"clusters tagged {config.project}/{config.target.name}"):
+        found = find(w, desired)
+    return Outcome(
+        tuple(
+            Delete(
+                STEP,
+                "cluster",
+                details.cluster_name or details.cluster_id,
+                "permanent delete",
+                url(desired.host, details.cluster_id),
+                {"cluster_id": details.cluster_id},
+            )
+            for details in found
+        )
+    )
 
 
 def apply(
-    w: WorkspaceClient, changes: Sequence[Change], desired: Desired, progress: Callable[[str], None]
-) -> tuple[str | None, list[Change]]:
-    """Carry out the cluster changes; returns the cluster id and the changes as done (ids and URLs filled)."""
+    w: WorkspaceClient,
+    changes: Sequence[Change],
+    desired: Desired,
+    known: Mapping[str, Any],
+    progress: Progress,
+) -> Outcome:
+    """Carry out the cluster changes; outputs the cluster id, the changes as done (ids and URLs filled)."""
     cluster_id: str | None = None
     done: list[Change] = []
     timeout = timedelta(minutes=desired.wait_minutes)
@@ -134,24 +166,19 @@ def apply(
                     progress(f"cluster: waiting for {change.name} to be RUNNING")
                     w.clusters.wait_get_cluster_running(cluster_id, timeout=timeout)
             elif isinstance(change, Delete):
-                progress(f"cluster: deleting {change.name} ({change.spec['cluster_id']})")
+                progress(f"cluster: permanently deleting {change.name} ({change.spec['cluster_id']})")
                 _permanent_delete(w, change.spec["cluster_id"])
             else:
                 cluster_id = change.spec.get("cluster_id")
         url_id = change.spec.get("cluster_id") or cluster_id
         done.append(replace(change, url=url(desired.host, url_id) if url_id else change.url))
-    return cluster_id, done
+    return Outcome(tuple(done), {"cluster_id": cluster_id})
 
 
-def _adopt_one(
-    w: WorkspaceClient, desired: Desired, name: str, created: str, progress: Callable[[str], None]
-) -> str:
-    """After a create: if a retried or racing create made more than one, keep the oldest, delete the rest."""
-    keep, *extra = find(w, desired, name) or [ClusterDetails(cluster_id=created)]
-    for duplicate in extra:
-        progress(f"cluster: deleting duplicate {duplicate.cluster_id} of {name}")
-        _permanent_delete(w, duplicate.cluster_id)
-    return keep.cluster_id or created
+def _adopt_one(w: WorkspaceClient, desired: Desired, name: str, created: str, progress: Progress) -> str:
+    found = find(w, desired, name)
+    kept = keep_oldest(found, lambda c: c.cluster_id, lambda i: _permanent_delete(w, i), progress, STEP, name)
+    return kept or created
 
 
 def _permanent_delete(w: WorkspaceClient, cluster_id: str) -> None:

@@ -12,26 +12,27 @@ works unchanged. `${name}` placeholders in them are filled per target by `fill()
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 import re
 import tomllib
 import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from databricks.sdk.service import compute, jobs
+from databricks.sdk.service import compute, dataquality, jobs
+from databricks.sdk.service.serving import ServingEndpointsAPI
 
 from lakeforge.errors import ConfigError
+from lakeforge.payloads import JOB_ID, PLACEHOLDER, check_payload, check_value, describe, fill, job_references
 
 CONFIG_VERSION = 1
 REGISTRIES = ("unity-catalog", "workspace")
-# Placeholders lakeforge fills in cluster and job files; `cluster_id` is known only once the cluster exists.
+# Placeholders lakeforge fills in cluster and job files. `cluster_id` is known only once the cluster exists,
+# `jobs.<stem>.id` once that job exists, `wheel` once the wheel is built; `job_cluster` is cluster.json as
+# a job cluster's `new_cluster`. A JSON string that is exactly one placeholder becomes the value itself (an
+# object for `job_cluster`, an integer for a job id), so such a string passes any field's type check.
 PLACEHOLDERS = (
     "workspace_root",
     "cluster_id",
@@ -42,18 +43,25 @@ PLACEHOLDERS = (
     "target",
     "project",
     "secret_scope",
+    "owner",
+    "pause_status",
+    "wheel",
+    "libraries",
+    "dependencies",
+    "job_cluster",
 )
+# What a cluster file may not use: the values that only exist for jobs (or only once the cluster does).
+_JOB_ONLY = {"cluster_id", "wheel", "libraries", "dependencies", "job_cluster"}
 # The secret scope of a target unless the config names one: one scope per target, so that two targets in one
 # workspace never share (or destroy) each other's secrets.
 DEFAULT_SECRET_SCOPE = "${project}-${target}"
-# Lowercase `${name}` is lakeforge's; anything else (`${env:X}`, `${HOME}`) is left for Spark or the shell.
-_PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 _SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TARGET_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,11 @@ class Target:
     schema: str
     experiment: str
     model: str
+    owner: str | None = None  # who hears of failed runs: the target's `owner`, else the project's
+    paused: bool = False  # schedules paused (dev): the jobs run only when started
 
     def values(self, project: str) -> dict[str, str]:
-        """The placeholder values of this target (all but `cluster_id`)."""
+        """The placeholder values of this target (all but those known only at bootstrap: see `Desired`)."""
         return {
             "workspace_root": self.workspace_root,
             "catalog": self.catalog,
@@ -79,6 +89,8 @@ class Target:
             "model": self.model,
             "target": self.name,
             "project": project,
+            "owner": self.owner or "",
+            "pause_status": "PAUSED" if self.paused else "UNPAUSED",
         }
 
 
@@ -101,6 +113,27 @@ class JobFile:
 
 
 @dataclass(frozen=True)
+class ServingFile:
+    """One `databricks/serving/*.json`: a Model Serving endpoint's create payload, placeholders not yet
+    filled; `${champion_version}` is the model version that holds the champion role when bootstrap runs."""
+
+    key: str
+    path: Path
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class MonitorFile:
+    """One `databricks/monitors/*.json`: a data profiling monitor on a table, `{"table": ..., "output_schema":
+    ..., "data_profiling_config": {...}}`, the config as databricks-sdk's `dataquality.DataProfilingConfig`
+    without the ids bootstrap looks up (the output schema's)."""
+
+    key: str
+    path: Path
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Config:
     """The project and the one target a command works on."""
 
@@ -115,6 +148,8 @@ class Config:
     jobs_dir: Path
     jobs: tuple[JobFile, ...]
     run_all: tuple[str, ...]  # job file stems, in the order `lakeforge run all` runs them
+    serving: tuple[ServingFile, ...]  # none when the project serves no endpoint
+    monitors: tuple[MonitorFile, ...]  # none when the project has no data profiling
     notebooks_dir: Path
     pypi_packages: tuple[str, ...]
     secrets: Secrets
@@ -140,9 +175,12 @@ _TOP_KEYS = {
     "feature_store": bool,
     "cluster": str,
     "jobs": str,
+    "serving": str,
+    "monitors": str,
     "run_all": list,
     "notebooks": str,
     "pypi_packages": list,
+    "owner": str,
     "secrets": dict,
     "targets": dict,
 }
@@ -156,6 +194,8 @@ _TARGET_KEYS = {
     "schema": str,
     "experiment": str,
     "model": str,
+    "owner": str,
+    "paused": bool,
 }
 _REQUIRED_TARGET = ("workspace_root", "catalog", "schema", "experiment", "model")
 _SECRETS_KEYS = {"scope": str, "keys": dict}
@@ -201,7 +241,8 @@ def load_config(project_dir: Path | str, target: str | None = None) -> Config:
         if not isinstance(requirement, str) or not requirement.strip():
             raise ConfigError(f"{where}: tool.lakeforge.pypi_packages[{i}] must be a requirement string")
 
-    target_names, chosen = _load_target(table["targets"], target, registry, where)
+    owner = _owner(table.get("owner"), where, "tool.lakeforge.owner")
+    target_names, chosen = _load_target(table["targets"], target, registry, owner, where)
     secrets = _load_secrets(table.get("secrets", {}), table["targets"], chosen.name, project, where)
 
     package_dir = project_dir / "src" / package
@@ -219,7 +260,20 @@ def load_config(project_dir: Path | str, target: str | None = None) -> Config:
     _check_cluster(cluster, _display(cluster_path, project_dir))
     job_files = tuple(_load_job(path, project_dir) for path in sorted(jobs_dir.glob("*.json")))
     _check_unique_job_names(job_files, project_dir)
+    _check_job_references(job_files, chosen, project_dir)
     run_all = _load_run_all(table.get("run_all"), job_files, where)
+    serving = tuple(
+        _load_endpoint(path, project_dir)
+        for path in _optional_folder(
+            project_dir, table.get("serving"), "databricks/serving", where, "serving"
+        )
+    )
+    monitors = tuple(
+        _load_monitor(path, project_dir)
+        for path in _optional_folder(
+            project_dir, table.get("monitors"), "databricks/monitors", where, "monitors"
+        )
+    )
 
     return Config(
         project_dir=project_dir,
@@ -233,26 +287,14 @@ def load_config(project_dir: Path | str, target: str | None = None) -> Config:
         jobs_dir=jobs_dir,
         jobs=job_files,
         run_all=run_all,
+        serving=serving,
+        monitors=monitors,
         notebooks_dir=notebooks_dir,
         pypi_packages=tuple(p.strip() for p in packages),
         secrets=secrets,
         target_names=target_names,
         target=chosen,
     )
-
-
-def fill(value: Any, values: Mapping[str, str]) -> Any:
-    """`value` (JSON data) with every `${name}` in its strings replaced by `values[name]`.
-
-    A placeholder whose name is not in `values` is left as it is (plan shows `${cluster_id}` that way).
-    """
-    if isinstance(value, str):
-        return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), value)
-    if isinstance(value, dict):
-        return {k: fill(v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v, values) for v in value]
-    return value
 
 
 def _load_secrets(table: Any, targets: dict, chosen: str, project: str, where: str) -> Secrets:
@@ -286,7 +328,7 @@ def _scope_of(secrets: dict, target: dict, name: str, project: str, where: str) 
         key, scope = f"tool.lakeforge.targets.{name}.secret_scope", target["secret_scope"]
     else:
         key, scope = "tool.lakeforge.secrets.scope", secrets.get("scope", DEFAULT_SECRET_SCOPE)
-        for placeholder in _PLACEHOLDER.findall(scope):
+        for placeholder in PLACEHOLDER.findall(scope):
             if placeholder not in ("project", "target"):
                 raise ConfigError(
                     f"{where}: {key} uses unknown placeholder ${{{placeholder}}}; "
@@ -304,8 +346,18 @@ def _host_of(target: dict) -> str | None:
     return (host.strip().rstrip("/") or None) if isinstance(host, str) else None
 
 
+def _owner(value: str | None, where: str, key: str) -> str | None:
+    if value is None:
+        return None
+    if not _EMAIL.match(value):
+        raise ConfigError(
+            f"{where}: {key} '{value}' is not allowed: it must be an address like team@example.com"
+        )
+    return value
+
+
 def _load_target(
-    targets: dict, name: str | None, registry: str, where: str
+    targets: dict, name: str | None, registry: str, owner: str | None, where: str
 ) -> tuple[tuple[str, ...], Target]:
     if not targets:
         raise ConfigError(
@@ -367,6 +419,8 @@ def _load_target(
         schema=schema,
         experiment=experiment,
         model=model,
+        owner=_owner(table.get("owner"), where, f"{key}.owner") or owner,
+        paused=table.get("paused", False),
     )
     return names, target
 
@@ -382,7 +436,7 @@ def _check_table(
         expected = spec[key]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(
-                f"{where}: {prefix}.{key} must be {_TYPE_WORDS[expected]}, not {_describe(value)}"
+                f"{where}: {prefix}.{key} must be {_TYPE_WORDS[expected]}, not {describe(value)}"
             )
     for key in required:
         if key not in table:
@@ -415,7 +469,7 @@ def _read_json(path: Path, project_dir: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{where}: not UTF-8 text") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: must hold a JSON object, not {_describe(data)}")
+        raise ConfigError(f"{where}: must hold a JSON object, not {describe(data)}")
     return data
 
 
@@ -425,11 +479,11 @@ def _check_cluster(payload: dict[str, Any], where: str) -> None:
             raise ConfigError(
                 f"{where}: key '{key}' belongs to a cluster's state, not to a create payload; remove it"
             )
-    _check_payload(payload, compute.ClusterSpec, where, "Clusters API", "")
+    check_payload(payload, compute.ClusterSpec, where, "Clusters API", "")
     for key in ("cluster_name", "spark_version"):
         if key not in payload:
             raise ConfigError(f"{where}: key '{key}' is missing (a Clusters API create payload needs it)")
-    _check_placeholders(payload, where, allowed=set(PLACEHOLDERS) - {"cluster_id"})
+    _check_placeholders(payload, where, allowed=set(PLACEHOLDERS) - _JOB_ONLY)
 
 
 def _load_job(path: Path, project_dir: Path) -> JobFile:
@@ -448,11 +502,56 @@ def _load_job(path: Path, project_dir: Path) -> JobFile:
         raise ConfigError(f"{where}: key 'name' is missing (lakeforge finds the job by its name)")
     acl = payload.get("access_control_list")
     rest = {k: v for k, v in payload.items() if k != "access_control_list"}
-    _check_payload(rest, jobs.JobSettings, where, "Jobs API", "")
+    check_payload(rest, jobs.JobSettings, where, "Jobs API", "")
     if acl is not None:
-        _check_value(acl, list[jobs.JobAccessControlRequest], where, "Jobs API", "access_control_list")
-    _check_placeholders(payload, where, allowed=set(PLACEHOLDERS))
+        check_value(acl, list[jobs.JobAccessControlRequest], where, "Jobs API", "access_control_list")
+    _check_placeholders(payload, where, allowed=set(PLACEHOLDERS), job_ids=True)
     return JobFile(key=path.stem, path=path, payload=payload)
+
+
+def _optional_folder(
+    project_dir: Path, relative: str | None, default: str, where: str, key: str
+) -> list[Path]:
+    """The JSON files of the folder `tool.lakeforge.<key>` names, or of `default` when that exists."""
+    if relative is None and not (project_dir / default).is_dir():
+        return []
+    folder = _existing(project_dir, relative or default, where, key, folder=True)
+    return sorted(folder.glob("*.json"))
+
+
+_MONITOR_KEYS = {"table": str, "output_schema": str, "data_profiling_config": dict}
+
+
+def _load_monitor(path: Path, project_dir: Path) -> MonitorFile:
+    where = _display(path, project_dir)
+    payload = _read_json(path, project_dir)
+    _check_table(payload, _MONITOR_KEYS, tuple(_MONITOR_KEYS), where, "monitor")
+    config = payload["data_profiling_config"]
+    if "output_schema_id" in config:
+        raise ConfigError(
+            f"{where}: key 'data_profiling_config.output_schema_id' is looked up by bootstrap from "
+            "'output_schema'; remove it"
+        )
+    check_payload(config, dataquality.DataProfilingConfig, where, "Data Quality API", "data_profiling_config")
+    _check_placeholders(payload, where, allowed=set(PLACEHOLDERS) - _JOB_ONLY)
+    return MonitorFile(key=path.stem, path=path, payload=payload)
+
+
+def _load_endpoint(path: Path, project_dir: Path) -> ServingFile:
+    where = _display(path, project_dir)
+    payload = _read_json(path, project_dir)
+    if not isinstance(payload.get("name"), str) or not payload["name"].strip():
+        raise ConfigError(f"{where}: key 'name' is missing (lakeforge finds the endpoint by its name)")
+    check_payload(payload, ServingEndpointsAPI.create, where, "Serving Endpoints API", "")
+    if (payload.get("config") or {}).get("auto_capture_config"):
+        # Legacy inference tables can no longer be enabled (Databricks docs, "Inference tables for
+        # monitoring and debugging models": since 2026-02-20); AI Gateway inference tables replace them.
+        raise ConfigError(
+            f"{where}: key 'config.auto_capture_config' enables legacy inference tables, which Databricks no "
+            "longer allows; log traffic with 'ai_gateway.inference_table_config' instead"
+        )
+    _check_placeholders(payload, where, allowed=(set(PLACEHOLDERS) - _JOB_ONLY) | {"champion_version"})
+    return ServingFile(key=path.stem, path=path, payload=payload)
 
 
 def _load_run_all(value: list | None, job_files: tuple[JobFile, ...], where: str) -> tuple[str, ...]:
@@ -464,7 +563,7 @@ def _load_run_all(value: list | None, job_files: tuple[JobFile, ...], where: str
     for i, key in enumerate(value):
         if not isinstance(key, str) or key not in keys:
             raise ConfigError(
-                f"{where}: tool.lakeforge.run_all[{i}] is {_describe(key)}; "
+                f"{where}: tool.lakeforge.run_all[{i}] is {describe(key)}; "
                 f"it must name a job file of the jobs folder: {', '.join(keys)}"
             )
         if key in seen:
@@ -485,105 +584,68 @@ def _check_unique_job_names(job_files: tuple[JobFile, ...], project_dir: Path) -
         seen[name] = job.path
 
 
-def _check_placeholders(value: Any, where: str, allowed: set[str], path: str = "") -> None:
+def _check_placeholders(
+    value: Any, where: str, allowed: set[str], path: str = "", job_ids: bool = False
+) -> None:
     if isinstance(value, str):
-        for name in _PLACEHOLDER.findall(value):
-            if name not in allowed:
+        for name in PLACEHOLDER.findall(value):
+            if name not in allowed and not (job_ids and JOB_ID.match(name)):
+                known = sorted("${" + p + "}" for p in allowed)
+                known += ["${jobs.<job file>.id}"] if job_ids else []
                 raise ConfigError(
-                    f"{where}: key '{path}' uses unknown placeholder ${{{name}}}; "
-                    f"known: {', '.join('${' + p + '}' for p in sorted(allowed))}"
+                    f"{where}: key '{path}' uses unknown placeholder ${{{name}}}; known: {', '.join(known)}"
                 )
     elif isinstance(value, dict):
         for k, v in value.items():
-            _check_placeholders(v, where, allowed, f"{path}.{k}" if path else k)
+            _check_placeholders(v, where, allowed, f"{path}.{k}" if path else k, job_ids)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _check_placeholders(v, where, allowed, f"{path}[{i}]")
+            _check_placeholders(v, where, allowed, f"{path}[{i}]", job_ids)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# API payloads checked against databricks-sdk's dataclasses: unknown keys, wrong types, unknown enum values.
-# The SDK drops unknown fields and unknown enum values silently when it reads a dict, so a typo would vanish.
-# ---------------------------------------------------------------------------------------------------------
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _check_payload(payload: dict[str, Any], cls: type, where: str, api: str, path: str) -> None:
-    hints = _hints(cls)
-    for key, value in payload.items():
-        key_path = f"{path}.{key}" if path else key
-        if key not in hints:
+def _check_job_references(job_files: tuple[JobFile, ...], target: Target, project_dir: Path) -> None:
+    """`${jobs.<stem>.id}` names a job file, and no job needs its own id, directly or through others
+    (bootstrap creates a job after those it names); `${owner}` needs an owner."""
+    stems = {job.key for job in job_files}
+    needs = {job.key: job_references(job.payload) for job in job_files}
+    for job in job_files:
+        where = _display(job.path, project_dir)
+        for stem in sorted(needs[job.key] - stems):
             raise ConfigError(
-                f"{where}: unknown key '{key_path}' (not a {api} field known to databricks-sdk)"
+                f"{where}: ${{jobs.{stem}.id}} names no job file; "
+                f"the job files are: {', '.join(sorted(stems))}"
             )
-        _check_value(value, hints[key], where, api, key_path)
+        if "${owner}" in json.dumps(job.payload) and not target.owner:
+            raise ConfigError(
+                f"{where} uses ${{owner}}, but neither tool.lakeforge.owner nor "
+                f"tool.lakeforge.targets.{target.name}.owner is set"
+            )
+    order_by_references(job_files)  # raises on a cycle
 
 
-def _check_value(value: Any, hint: Any, where: str, api: str, path: str) -> None:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
+def order_by_references(job_files: tuple[JobFile, ...]) -> list[str]:
+    """Job file stems, each after the jobs its `${jobs.<stem>.id}` placeholders name (else in file order).
+
+    Raises `ConfigError` on a cycle."""
+    needs = {job.key: job_references(job.payload) for job in job_files}
+    ordered: list[str] = []
+    visiting: list[str] = []
+
+    def visit(stem: str) -> None:
+        if stem in ordered:
             return
-        hint = options[0] if len(options) == 1 else Any
-        origin = typing.get_origin(hint)
-    if hint is Any or value is None:
-        return
-    if origin in (dict, Mapping):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: key '{path}' must be an object, not {_describe(value)}")
-        value_hint = typing.get_args(hint)[1] if typing.get_args(hint) else Any
-        for k, v in value.items():
-            _check_value(v, value_hint, where, api, f"{path}.{k}")
-        return
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: key '{path}' must be an array, not {_describe(value)}")
-        item_hint = typing.get_args(hint)[0] if typing.get_args(hint) else Any
-        for i, v in enumerate(value):
-            _check_value(v, item_hint, where, api, f"{path}[{i}]")
-        return
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: key '{path}' must be an object, not {_describe(value)}")
-        _check_payload(value, hint, where, api, path)
-        return
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        allowed = [member.value for member in hint]
-        if value not in allowed:
-            raise ConfigError(
-                f"{where}: key '{path}' is {_describe(value)}; allowed: {', '.join(map(str, allowed))}"
-            )
-        return
-    if hint is bool:
-        ok = isinstance(value, bool)
-    elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    elif hint is str:
-        ok = isinstance(value, str)
-    else:
-        ok = True  # a type this check does not know: let the API judge
-    if not ok:
-        expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
-        raise ConfigError(f"{where}: key '{path}' must be {expected}, not {_describe(value)}")
+        if stem in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(stem) :], stem])
+            raise ConfigError(f"job files name each other's ids in a cycle: {cycle}")
+        visiting.append(stem)
+        for other in sorted(needs[stem] & needs.keys()):
+            visit(other)
+        visiting.pop()
+        ordered.append(stem)
 
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"string {json.dumps(value)}"
-    if isinstance(value, int | float):
-        return f"number {value}"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object/table"
-    return type(value).__name__
+    for job in job_files:
+        visit(job.key)
+    return ordered
 
 
 def _display(path: Path, project_dir: Path) -> str:

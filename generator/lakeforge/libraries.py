@@ -12,32 +12,39 @@ from __future__ import annotations
 import base64
 import contextlib
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.compute import Library, LibraryInstallStatus, PythonPyPiLibrary
 from databricks.sdk.service.workspace import ImportFormat
 
-from lakeforge.changes import Change, Create, Delete, Desired, Unchanged, failing_as, workspace_url
+from lakeforge.changes import (
+    Change,
+    Create,
+    Delete,
+    Desired,
+    Unchanged,
+    failing_as,
+    library_path,
+    workspace_url,
+)
 from lakeforge.manifest import Manifest
+from lakeforge.resources import Outcome, Owned, Progress
 
 STEP = "libraries"
 _GONE = (LibraryInstallStatus.UNINSTALL_ON_RESTART,)
-
-
-def library_path(workspace_path: str) -> str:
-    """Cluster libraries name workspace files by their /Workspace path."""
-    return workspace_path if workspace_path.startswith("/Workspace/") else f"/Workspace{workspace_path}"
 
 
 def relative(desired: Desired, workspace_path: str) -> str:
     return posixpath.relpath(workspace_path, desired.root)
 
 
-def plan(w: WorkspaceClient, desired: Desired, cluster_id: str | None, manifest: Manifest) -> list[Change]:
+def plan(w: WorkspaceClient, desired: Desired, manifest: Manifest, known: Mapping[str, Any]) -> Outcome:
     host, root = desired.host, desired.root
+    cluster_id = known.get("cluster_id")
     changes: list[Change] = []
     wheel = desired.wheel
     current = wheel.workspace_path(root) if wheel else None
@@ -110,18 +117,36 @@ def plan(w: WorkspaceClient, desired: Desired, cluster_id: str | None, manifest:
         changes.append(
             Delete(STEP, "wheel file", path, "an earlier build", workspace_url(host, path), {"path": path})
         )
-    return changes
+    return Outcome(tuple(changes), owns=_owns(desired))
+
+
+def plan_destroy(w: WorkspaceClient, desired: Desired, manifest: Manifest, include_mlflow: bool) -> Outcome:
+    """The wheel files bootstrap uploaded (their cluster goes with the cluster)."""
+    changes = []
+    for rel in sorted(manifest.wheels):
+        path = f"{desired.root}/{rel}"
+        changes.append(
+            Delete(STEP, "wheel file", path, "", workspace_url(desired.host, path), {"path": path})
+        )
+    return Outcome(tuple(changes))
+
+
+def _owns(desired: Desired) -> Owned:
+    """The wheel this run deploys and the declared PyPI packages."""
+    wheel = (relative(desired, desired.wheel.workspace_path(desired.root)),) if desired.wheel else ()
+    return Owned(wheels=wheel, pypi=desired.config.pypi_packages)
 
 
 def apply(
     w: WorkspaceClient,
     changes: Sequence[Change],
     desired: Desired,
-    cluster_id: str | None,
-    progress: Callable[[str], None],
-) -> list[Change]:
+    known: Mapping[str, Any],
+    progress: Progress,
+) -> Outcome:
     """Upload the wheel, install what is missing in one call, uninstall what is old in one call, then delete
-    old wheel files. Returns the changes with the cluster's library URL."""
+    old wheel files (their folders). The changes come back with the cluster's library URL."""
+    cluster_id = known.get("cluster_id")
     link = f"{desired.host}/#setting/clusters/{cluster_id}/libraries" if cluster_id else None
     for change in changes:
         if change.kind == "wheel file" and isinstance(change, Create) and desired.wheel:
@@ -145,7 +170,8 @@ def apply(
             with failing_as(STEP, change.name):
                 progress(f"libraries: deleting {change.name}")
                 _delete(w, posixpath.dirname(change.name), recursive=True)
-    return [replace(c, url=link) if c.kind == "library" else c for c in changes]
+    done = tuple(replace(c, url=link) if c.kind == "library" else c for c in changes)
+    return Outcome(done, owns=_owns(desired))
 
 
 def _key(library: Library) -> str:

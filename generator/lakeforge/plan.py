@@ -1,26 +1,50 @@
 """Plans: what bootstrap or destroy would change in one target, computed by reading the workspace and changing
 nothing. A `Plan` is inert data; `apply` carries it out and `render` shows it.
 
-Planning reads in this order, each step through its own module: identity (an auth failure stops here, before
-anything else), cluster, libraries, workspace code, secrets, MLflow, jobs. Everything that can be checked
+Planning reads in this order, each step through its own module (see lakeforge.resources for their one
+contract): identity (an auth failure stops here, before anything else), cluster, libraries, workspace code,
+secrets, MLflow, jobs, serving endpoints, data profiling monitors. Everything that can be checked
 locally (the config, the secrets' environment variables, the wheel build) is checked before the first call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from databricks.sdk import WorkspaceClient
 
-from lakeforge import cluster, jobs, libraries, secrets, tracking, workspace_files
+from lakeforge import cluster, jobs, libraries, monitors, secrets, serving, tracking, workspace_files
 from lakeforge import manifest as manifests
 from lakeforge.changes import Action, Change, Delete, Desired, Unchanged, failing_as, workspace_url
 from lakeforge.config import Config
 from lakeforge.connection import whoami
 from lakeforge.manifest import Manifest
+from lakeforge.resources import Owned, Resource, merged
 from lakeforge.wheel import build_wheel
 
-STEPS = ("identity", "cluster", "libraries", "workspace", "secrets", "mlflow", "jobs")
+# The resources in the order bootstrap plans and applies them (each may use the outputs of those before it),
+# and in the order destroy removes them: jobs before the cluster they run on, the manifest after all.
+BOOTSTRAP: tuple[Resource, ...] = (
+    cluster,
+    libraries,
+    workspace_files,
+    secrets,
+    tracking,
+    jobs,
+    serving,
+    monitors,
+)
+DESTROY: tuple[Resource, ...] = (
+    jobs,
+    serving,
+    monitors,
+    cluster,
+    workspace_files,
+    libraries,
+    secrets,
+    tracking,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +54,12 @@ class Plan:
     manifest: Manifest  # as read from the workspace
     changes: tuple[Change, ...]
     include_mlflow: bool = False
+    owns: tuple[Owned, ...] = ()  # what the resources may make: the intent manifest adds it
+
+    @property
+    def intent(self) -> Manifest:
+        """The manifest written before the first change: what was owned, plus what this run may make."""
+        return merged(self.manifest, self.owns)
 
     @property
     def config(self) -> Config:
@@ -74,17 +104,14 @@ def plan_bootstrap(
     with failing_as("workspace", manifests.path_of(desired.root)):
         manifest = manifests.read(w, desired.root)
     changes: list[Change] = [_identity(desired)]
-    cluster_changes = cluster.plan(w, desired)
-    changes += cluster_changes
-    cluster_id = next(
-        (c.spec.get("cluster_id") for c in cluster_changes if c.action is not Action.DELETE), None
-    )
-    changes += libraries.plan(w, desired, cluster_id, manifest)
-    changes += workspace_files.plan(w, desired, manifest)
-    changes += secrets.plan(w, desired)
-    changes += tracking.plan(w, desired)
-    changes += jobs.plan(w, desired, cluster_id, manifest)
-    return Plan("bootstrap", desired, manifest, tuple(changes))
+    known: dict[str, Any] = {}
+    owns: list[Owned] = []
+    for resource in BOOTSTRAP:
+        outcome = resource.plan(w, desired, manifest, known)
+        changes += outcome.changes
+        known.update(outcome.outputs)
+        owns.append(outcome.owns)
+    return Plan("bootstrap", desired, manifest, tuple(changes), owns=tuple(owns))
 
 
 def plan_destroy(w: WorkspaceClient, config: Config, *, include_mlflow: bool = False) -> Plan:
@@ -95,57 +122,11 @@ def plan_destroy(w: WorkspaceClient, config: Config, *, include_mlflow: bool = F
     with failing_as("workspace", manifests.path_of(root)):
         manifest = manifests.read(w, root)
     changes: list[Change] = [_identity(desired)]
-
-    with failing_as("jobs", f"jobs tagged {config.project}/{config.target.name}"):
-        found_jobs = jobs.find_all(w, desired)
-    for job in sorted(found_jobs, key=lambda j: j.job_id or 0):
-        changes.append(
-            Delete(
-                "jobs",
-                "job",
-                job.settings.name or str(job.job_id),
-                "",
-                jobs.url(host, job.job_id),
-                {"job_id": job.job_id},
-            )
-        )
-    with failing_as("cluster", f"clusters tagged {config.project}/{config.target.name}"):
-        found_clusters = cluster.find(w, desired)
-    for details in found_clusters:
-        changes.append(
-            Delete(
-                "cluster",
-                "cluster",
-                details.cluster_name or details.cluster_id,
-                "permanent delete",
-                cluster.url(host, details.cluster_id),
-                {"cluster_id": details.cluster_id},
-            )
-        )
-
-    present = workspace_files.present_files(w, root, dict(manifest.files)) if manifest.files else set()
-    for rel, entry in sorted(manifest.files.items()):
-        if rel in present:
-            path = f"{root}/{rel}"
-            changes.append(
-                Delete(
-                    "workspace",
-                    entry.type,
-                    path,
-                    "",
-                    workspace_url(host, path),
-                    {"rel": rel, "type": entry.type},
-                )
-            )
-    for rel in sorted(manifest.wheels):
-        path = f"{root}/{rel}"
-        changes.append(Delete("libraries", "wheel file", path, "", workspace_url(host, path), {"path": path}))
+    for resource in DESTROY:
+        changes += resource.plan_destroy(w, desired, manifest, include_mlflow).changes
     if manifest.exists:
         path = manifests.path_of(root)
         changes.append(Delete("workspace", "manifest", path, "", workspace_url(host, path), {"path": path}))
-
-    changes += secrets.plan_destroy(w, desired, manifest)
-    changes += tracking.plan_destroy(w, desired, include_mlflow)
     return Plan("destroy", desired, manifest, tuple(changes), include_mlflow=include_mlflow)
 
 

@@ -215,16 +215,17 @@ def run_all_markdown(result: RunAllResult) -> str:
     lines = [
         f"### Jobs on {result.target}: {head}",
         "",
-        "| # | job | result | time | run |",
-        "|---|---|---|---|---|",
+        "| # | job | result | time | tasks | run |",
+        "|---|---|---|---|---|---|",
     ]
     for i, run in enumerate(result.runs, 1):
         mark = _MARKS.get(run.state, "❌")
         link = f"[run {run.run_id}]({run.url})"
         took = duration(run.seconds)
-        lines.append(f"| {i} | {_cell(run.job)} | {mark} {run.state} | {took} | {link} |")
+        tasks = ", ".join(f"{t.key} {t.state}" for t in run.tasks)
+        lines.append(f"| {i} | {_cell(run.job)} | {mark} {run.state} | {took} | {_cell(tasks)} | {link} |")
     for i, job in enumerate(result.not_started, len(result.runs) + 1):
-        lines.append(f"| {i} | {_cell(job)} | {_MARKS['not started']} not started | | |")
+        lines.append(f"| {i} | {_cell(job)} | {_MARKS['not started']} not started | | | |")
     if failed is not None:
         lines += [
             "",
@@ -235,8 +236,11 @@ def run_all_markdown(result: RunAllResult) -> str:
 
 
 def run_all_lines(result: RunAllResult) -> list[str]:
-    """One line per job for the terminal: `job: STATE url`."""
-    lines = [f"{run.job}: {run.state} {run.url}" for run in result.runs]
+    """One line per job for the terminal, `job: STATE url`, then one per task, `  task: STATE time`."""
+    lines = []
+    for run in result.runs:
+        lines.append(f"{run.job}: {run.state} {run.url}")
+        lines += [f"  {t.key}: {t.state} {duration(t.seconds)}".rstrip() for t in run.tasks]
     return lines + [f"{job}: not started" for job in result.not_started]
 
 

@@ -1,4 +1,5 @@
-"""`lakeforge run`: start the project's jobs in a target, follow each to its end, report the results.
+"""`lakeforge run`: start the project's jobs in a target, follow each to its end, task by task, and report
+the results.
 
 `run_job` runs one job. `run_all` runs the jobs of `[tool.lakeforge].run_all` one after the other
 (features, training, promotion, batch inference, monitoring in a generated project), each started only once
@@ -24,16 +25,26 @@ from databricks.sdk.service.compute import LibraryInstallStatus, State
 from databricks.sdk.service.jobs import Run
 
 from lakeforge import cluster, jobs
-from lakeforge.changes import Desired, failing_as
-from lakeforge.config import Config, fill
+from lakeforge.changes import Desired, failing_as, library_path
+from lakeforge.config import Config
 from lakeforge.connection import whoami
 from lakeforge.errors import LakeforgeError
-from lakeforge.libraries import library_path
+from lakeforge.payloads import fill
 
 ALL = "all"  # `lakeforge run all`: every job of run_all, in order
 Progress = Callable[[str], None]
 _SETTLING = (LibraryInstallStatus.PENDING, LibraryInstallStatus.RESOLVING, LibraryInstallStatus.INSTALLING)
 _POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task of a run, as the run's last poll showed it."""
+
+    key: str
+    state: str  # the result state once the task ended (SUCCESS, FAILED, EXCLUDED, ...), else its life cycle
+    seconds: float | None = None
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,7 @@ class RunResult:
     result_state: str | None
     message: str
     seconds: float | None = None  # from start to end, when the workspace says
+    tasks: tuple[TaskResult, ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -196,13 +208,15 @@ def _run(
         waiter = w.jobs.run_now(job_id)
         run_id = waiter.run_id
         progress(f"{name}: run {run_id} started")
-        last: dict[str, str] = {}
+        shown: dict[str, str] = {}
 
         def follow(run: Run) -> None:
-            state = run.state.life_cycle_state.value if run.state and run.state.life_cycle_state else "?"
-            if last.get("state") != state:
-                last["state"] = state
-                progress(f"{name}: run {run_id} {state}")
+            """Say each change of the run's state and of each task's (once it started), as polls see them."""
+            tasks = [(t.key, t.state) for t in _tasks(run) if t.state not in _WAITING]
+            for key, state in [("", _life_cycle(run)), *tasks]:
+                if shown.get(key) != state:
+                    shown[key] = state
+                    progress(f"{name}: {key or f'run {run_id}'} {state}")
 
         try:
             run = waiter.result(timeout=timedelta(minutes=timeout_minutes), callback=follow)
@@ -213,6 +227,10 @@ def _run(
             waited = f"still {_life_cycle(run)} after {timeout_minutes} minutes; lakeforge stopped waiting"
             return _result(desired, name, job_id, run_id, run, timed_out=waited)
     result = _result(desired, name, job_id, run_id, run)
+    for task in result.tasks:
+        if shown.get(task.key) != task.state:
+            took = f" in {duration(task.seconds)}" if task.seconds is not None else ""
+            progress(f"{name}: {task.key} {task.state}{took}")
     took = f" in {duration(result.seconds)}" if result.seconds is not None else ""
     progress(f"{name}: run {run_id} {result.state}{took}")
     return result
@@ -222,9 +240,12 @@ def _result(
     desired: Desired, name: str, job_id: int, run_id: int, run: Run, timed_out: str | None = None
 ) -> RunResult:
     state = run.state
-    seconds = None
-    if run.start_time and run.end_time and run.end_time >= run.start_time:
-        seconds = (run.end_time - run.start_time) / 1000
+    tasks = _tasks(run)
+    message = timed_out or ((state.state_message or "") if state else "")
+    failed = next((t for t in tasks if t.state not in _TASK_OK and t.state in _TASK_ENDED), None)
+    if failed is not None and not timed_out:
+        # The run's own message is generic ("Workload failed"); the first failed task says what failed.
+        message = f"task {failed.key} {failed.state}" + (f": {failed.message}" if failed.message else "")
     return RunResult(
         job=name,
         job_id=job_id,
@@ -234,9 +255,44 @@ def _result(
         result_state="TIMEDOUT"
         if timed_out
         else (state.result_state.value if state and state.result_state else None),
-        message=timed_out or ((state.state_message or "") if state else ""),
-        seconds=seconds,
+        message=message,
+        seconds=_seconds(run.start_time, run.end_time),
+        tasks=tasks,
     )
+
+
+# A task that has not started yet (RunLifeCycleState) is not worth a line of progress.
+_WAITING = {"PENDING", "BLOCKED", "QUEUED", "WAITING_FOR_RETRY"}
+# Task result states (Jobs API RunResultState): EXCLUDED is a branch a condition did not take, and
+# SUCCESS_WITH_FAILURES a success; UPSTREAM_FAILED tasks never ran because one before them failed.
+_TASK_OK = {"SUCCESS", "EXCLUDED", "SUCCESS_WITH_FAILURES"}
+_TASK_ENDED = _TASK_OK | {"FAILED", "TIMEDOUT", "CANCELED", "MAXIMUM_CONCURRENT_RUNS_REACHED", "DISABLED"}
+
+
+def _tasks(run: Run) -> tuple[TaskResult, ...]:
+    """The run's tasks in the order they started (not started yet: last, in the job's order)."""
+    found = []
+    for position, task in enumerate(run.tasks or []):
+        state = task.state
+        result = state.result_state.value if state and state.result_state else None
+        life = state.life_cycle_state.value if state and state.life_cycle_state else "PENDING"
+        found.append(
+            (
+                task.start_time or float("inf"),
+                position,
+                TaskResult(
+                    key=task.task_key or "?",
+                    state=result or life,
+                    seconds=_seconds(task.start_time, task.end_time),
+                    message=" ".join(((state.state_message or "") if state else "").split())[:300],
+                ),
+            )
+        )
+    return tuple(t for *_, t in sorted(found, key=lambda f: (f[0], f[1])))
+
+
+def _seconds(start: int | None, end: int | None) -> float | None:
+    return (end - start) / 1000 if start and end and end >= start else None
 
 
 def _life_cycle(run: Run) -> str:

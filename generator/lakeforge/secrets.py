@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import ResourceConflict
+from databricks.sdk.errors import NotFound, ResourceConflict
 
 from lakeforge.changes import Change, Create, Delete, Desired, Unchanged, Update, failing_as
 from lakeforge.config import Config
 from lakeforge.errors import ConfigError
 from lakeforge.manifest import Manifest
+from lakeforge.resources import Outcome, Owned, Progress
 
 STEP = "secrets"
 _CREATED = "secret_scope"  # manifests before per-target scopes recorded this alone, for the scope `<project>`
@@ -49,7 +51,7 @@ def check_environment(config: Config, environ: Mapping[str, str] | None = None) 
         )
 
 
-def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
+def plan(w: WorkspaceClient, desired: Desired, manifest: Manifest, known: Mapping[str, Any]) -> Outcome:
     scope = desired.config.secrets.scope
     keys = desired.config.secrets.keys
     with failing_as(STEP, f"scope {scope}"):
@@ -69,12 +71,23 @@ def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
             changes.append(Update(STEP, "secret", label, f"from ${env} (--rotate-secrets)", None, spec))
         else:
             changes.append(Unchanged(STEP, "secret", label, "present (value not compared)", None, spec))
-    return changes
+    return Outcome(tuple(changes), owns=_owns(changes))
 
 
-def apply(w: WorkspaceClient, changes: Sequence[Change], progress: Callable[[str], None]) -> bool:
-    """Create the scope and put the secrets; True when this run created the scope."""
-    created = False
+def _owns(changes: Sequence[Change]) -> Owned:
+    """The scope a change creates is the project's from the intent manifest on (destroy may delete it)."""
+    made = {created_marker(c.name) for c in changes if isinstance(c, Create) and c.kind == "secret scope"}
+    return Owned(created=frozenset(made))
+
+
+def apply(
+    w: WorkspaceClient,
+    changes: Sequence[Change],
+    desired: Desired,
+    known: Mapping[str, Any],
+    progress: Progress,
+) -> Outcome:
+    """Create the scope and put the secrets, or delete the scope (destroy)."""
     for change in changes:
         if change.kind == "secret scope" and isinstance(change, Create):
             with failing_as(STEP, f"scope {change.name}"):
@@ -82,7 +95,6 @@ def apply(w: WorkspaceClient, changes: Sequence[Change], progress: Callable[[str
                 # ResourceConflict: made by a run whose answer was lost, so it is ours
                 with contextlib.suppress(ResourceConflict):
                     w.secrets.create_scope(change.name)
-                created = True
         elif change.kind == "secret" and isinstance(change, Create | Update):
             with failing_as(STEP, f"secret {change.name}"):
                 progress(f"secrets: putting {change.name}")
@@ -90,20 +102,26 @@ def apply(w: WorkspaceClient, changes: Sequence[Change], progress: Callable[[str
                 if not value:
                     raise ConfigError(f"environment variable {change.spec['env']} is not set")
                 w.secrets.put_secret(change.spec["scope"], change.spec["key"], string_value=value)
-    return created
+        elif change.kind == "secret scope" and isinstance(change, Delete):
+            with failing_as(STEP, f"scope {change.name}"):
+                progress(f"secrets: deleting scope {change.name}")
+                with contextlib.suppress(NotFound):
+                    w.secrets.delete_scope(change.spec["scope"])
+    return Outcome(tuple(changes), owns=_owns(changes))
 
 
-def plan_destroy(w: WorkspaceClient, desired: Desired, manifest: Manifest) -> list[Change]:
+def plan_destroy(w: WorkspaceClient, desired: Desired, manifest: Manifest, include_mlflow: bool) -> Outcome:
     """The target's scope goes if bootstrap created it and no other target may share it; else it is kept."""
     config = desired.config
     scope = config.secrets.scope
     if not created_by_lakeforge(manifest, scope, config.project):
-        return []
+        return Outcome()
     with failing_as(STEP, f"scope {scope}"):
         exists = any(s.name == scope for s in w.secrets.list_scopes())
     if not exists:
-        return []
+        return Outcome()
     if config.secrets.shared_with:
         others = ", ".join(config.secrets.shared_with)
-        return [Unchanged(STEP, "secret scope", scope, f"kept: also the scope of target {others}", None, {})]
-    return [Delete(STEP, "secret scope", scope, "created by lakeforge", None, {"scope": scope})]
+        kept = f"kept: also the scope of target {others}"
+        return Outcome((Unchanged(STEP, "secret scope", scope, kept, None, {}),))
+    return Outcome((Delete(STEP, "secret scope", scope, "created by lakeforge", None, {"scope": scope}),))

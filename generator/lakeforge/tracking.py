@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound, ResourceConflict
 from databricks.sdk.service.ml import Experiment, ExperimentTag, ModelTag
 
 from lakeforge.changes import Change, Create, Delete, Desired, Unchanged, Update, failing_as
+from lakeforge.manifest import Manifest
+from lakeforge.resources import Outcome, Progress
 
 T = TypeVar("T")
 STEP = "mlflow"
@@ -47,7 +49,7 @@ def _schema_url(desired: Desired) -> str:
     return f"{desired.host}/explore/data/{target.catalog}/{target.schema}"
 
 
-def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
+def plan(w: WorkspaceClient, desired: Desired, manifest: Manifest, known: Mapping[str, Any]) -> Outcome:
     target = desired.config.target
     host = desired.host
     changes: list[Change] = []
@@ -89,13 +91,17 @@ def plan(w: WorkspaceClient, desired: Desired) -> list[Change]:
         model_exists = schema_exists and _model_ours(w, desired) is not None
     cls = Unchanged if model_exists else Create
     changes.append(cls(STEP, "model", target.model, desired.config.registry, _model_url(desired), {}))
-    return changes
+    return Outcome(tuple(changes))
 
 
 def apply(
-    w: WorkspaceClient, changes: Sequence[Change], desired: Desired, progress: Callable[[str], None]
-) -> list[Change]:
-    """Create or restore; returns the changes with URLs."""
+    w: WorkspaceClient,
+    changes: Sequence[Change],
+    desired: Desired,
+    known: Mapping[str, Any],
+    progress: Progress,
+) -> Outcome:
+    """Create or restore (bootstrap), or delete what destroy was asked to; the changes come back with URLs."""
     target = desired.config.target
     tags = desired.tags
     done: list[Change] = []
@@ -140,11 +146,25 @@ def apply(
                         )
                 except ResourceConflict:
                     pass
+            elif isinstance(change, Delete):
+                progress(f"mlflow: deleting {change.kind} {change.name}")
+                _delete(w, desired, change)
         done.append(change)
-    return done
+    return Outcome(tuple(done))
 
 
-def plan_destroy(w: WorkspaceClient, desired: Desired, include: bool) -> list[Change]:
+def _delete(w: WorkspaceClient, desired: Desired, change: Change) -> None:
+    name = desired.config.target.model
+    with contextlib.suppress(NotFound):
+        if change.kind == "experiment":
+            w.experiments.delete_experiment(change.spec["id"])
+        elif desired.config.registry == "unity-catalog":
+            w.registered_models.delete(full_name=name)
+        else:
+            w.model_registry.delete_model(name=name)
+
+
+def plan_destroy(w: WorkspaceClient, desired: Desired, manifest: Manifest, include_mlflow: bool) -> Outcome:
     """The experiment and the model are deleted only with --include-mlflow, and only if they carry bootstrap's
     mark; the schema never (it holds the project's tables). What is missing, or in the trash, is not shown."""
     target = desired.config.target
@@ -156,14 +176,16 @@ def plan_destroy(w: WorkspaceClient, desired: Desired, include: bool) -> list[Ch
         link = _experiment_url(desired.host, experiment.experiment_id)
         spec = {"id": experiment.experiment_id}
         changes.append(
-            _kept_or_deleted("experiment", target.experiment, "with its runs", link, spec, ours, include)
+            _kept_or_deleted(
+                "experiment", target.experiment, "with its runs", link, spec, ours, include_mlflow
+            )
         )
     if desired.config.registry == "unity-catalog":
         schema = f"{target.catalog}.{target.schema}"
         with failing_as(STEP, f"schema {schema}"):
             info = _absent_as_none(lambda: w.schemas.get(schema))
         if info is None:
-            return changes
+            return Outcome(tuple(changes))
         why = "kept: it holds the project's tables" if desired.ours(info.properties) else _FOREIGN
         changes.append(Unchanged(STEP, "schema", schema, why, _schema_url(desired), {}))
     with failing_as(STEP, f"model {target.model}"):
@@ -171,9 +193,9 @@ def plan_destroy(w: WorkspaceClient, desired: Desired, include: bool) -> list[Ch
     if ours is not None:
         link = _model_url(desired)
         changes.append(
-            _kept_or_deleted("model", target.model, "with all its versions", link, {}, ours, include)
+            _kept_or_deleted("model", target.model, "with all its versions", link, {}, ours, include_mlflow)
         )
-    return changes
+    return Outcome(tuple(changes))
 
 
 def _kept_or_deleted(

@@ -1,5 +1,6 @@
 """The project's code in the workspace: `src/<package>/**` as workspace files and `notebooks/*.py` as Python
-notebooks, under the target's workspace root.
+notebooks, under the target's workspace root; and the serving endpoints' templates the deploy task reads
+(`serving/<file>.json`, see lakeforge.serving).
 
 Unchanged files (same sha256 as in the manifest, and still there) are skipped; changed and new ones are
 imported
@@ -14,14 +15,16 @@ import contextlib
 import hashlib
 import posixpath
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.workspace import ImportFormat, Language
 
+from lakeforge import serving
 from lakeforge.changes import (
     Change,
     Create,
@@ -35,6 +38,7 @@ from lakeforge.changes import (
 )
 from lakeforge.config import Config
 from lakeforge.manifest import FileEntry, Manifest
+from lakeforge.resources import Outcome, Owned, Progress
 
 STEP = "workspace"
 MAX_WORKERS = 10  # the SDK keeps 10 connections per host: more threads would only queue
@@ -58,10 +62,13 @@ def local_files(config: Config) -> tuple[LocalFile, ...]:
             continue
         rel = "/".join(("src", config.package, *parts))
         found.append(LocalFile(rel, path, _sha256(path), "file"))
+    for endpoint in config.serving:
+        rel, content = serving.template_file(config, endpoint)
+        found.append(LocalFile(rel, endpoint.path, hashlib.sha256(content).hexdigest(), "file", content))
     return tuple(found)
 
 
-def plan(w: WorkspaceClient, desired: Desired, manifest: Manifest) -> list[Change]:
+def plan(w: WorkspaceClient, desired: Desired, manifest: Manifest, known: Mapping[str, Any]) -> Outcome:
     root, host = desired.root, desired.host
     present = present_files(w, root, manifest.files) if manifest.files else set()
     changes: list[Change] = []
@@ -83,17 +90,37 @@ def plan(w: WorkspaceClient, desired: Desired, manifest: Manifest) -> list[Chang
             changes.append(
                 Delete(STEP, entry.type, full, "gone locally", None, {"rel": rel, "type": entry.type})
             )
-    return changes
+    # New and changed files are owned from the intent manifest on, as not yet uploaded (no sha256).
+    pending = {
+        c.spec["rel"]: FileEntry(None, c.spec["type"]) for c in changes if isinstance(c, Create | Update)
+    }
+    return Outcome(tuple(changes), owns=Owned(files=pending))
+
+
+def plan_destroy(w: WorkspaceClient, desired: Desired, manifest: Manifest, include_mlflow: bool) -> Outcome:
+    """The files the manifest lists that are still there."""
+    root = desired.root
+    present = present_files(w, root, dict(manifest.files)) if manifest.files else set()
+    changes = []
+    for rel, entry in sorted(manifest.files.items()):
+        if rel in present:
+            path = f"{root}/{rel}"
+            spec = {"rel": rel, "type": entry.type}
+            changes.append(Delete(STEP, entry.type, path, "", workspace_url(desired.host, path), spec))
+    return Outcome(tuple(changes))
 
 
 def apply(
     w: WorkspaceClient,
     changes: Sequence[Change],
     desired: Desired,
-    progress: Callable[[str], None],
+    known: Mapping[str, Any],
+    progress: Progress,
+    *,
     max_workers: int = MAX_WORKERS,
-) -> dict[str, FileEntry]:
-    """Import and delete concurrently; returns the manifest entries of every file now in place.
+) -> Outcome:
+    """Import and delete concurrently (`max_workers` at a time); owns the manifest entries of every file now
+    in place.
 
     On a failure the first error is raised once every started call has ended; the intent manifest that apply
     wrote before lists the files of this run as pending, so the next run imports them again.
@@ -122,7 +149,7 @@ def apply(
 
     def upload(change: Change) -> tuple[str, FileEntry]:
         file = local[change.spec["rel"]]
-        content = base64.b64encode(file.local.read_bytes()).decode("ascii")
+        content = base64.b64encode(file.read()).decode("ascii")
         with failing_as(STEP, change.name):
             if file.type == "notebook":
                 w.workspace.import_(
@@ -162,7 +189,7 @@ def apply(
                     error = error or exc
             if error is not None:
                 raise error
-    return entries
+    return Outcome(tuple(changes), owns=Owned(files=entries))
 
 
 def owned_folders(root: str, rels: Iterable[str]) -> list[str]:

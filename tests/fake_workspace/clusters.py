@@ -5,6 +5,11 @@ plus what the real service adds: ids, state, default tags, cloud attribute defau
 `spec`, ... so a client must diff on the fields it specifies. States move on with time:
 PENDING -> RUNNING (create, start), RUNNING -> RESTARTING -> RUNNING (edit of a running cluster, restart),
 TERMINATING -> TERMINATED (delete). Libraries install once the cluster runs.
+
+A job run makes a cluster per job_cluster_key (`cluster_source: JOB`, named `job-<job id>-run-<run id>`) that
+terminates when the run ends, as the real clusters list shows job clusters. `apply_policy_default_values` is
+answered only under `spec`, never at the top level (databricks/cli#6112: "clusters return
+apply_policy_default_values under .spec"; compute.ClusterDetails has no such field).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .common import Context, Request, now_ms, page
+from .common import Context, Request, drop_fields, now_ms, page
 from .errors import ApiError, invalid, invalid_state, missing_field
 
 SPARK_VERSIONS = {
@@ -104,6 +109,9 @@ class Cluster:
     libraries: list[_Library] = field(default_factory=list)
     pinned: bool = False
     source: str = "API"
+    job_tags: dict[str, str] = field(
+        default_factory=dict
+    )  # JobId, RunName: the default tags of a job cluster
 
 
 class Clusters:
@@ -164,7 +172,7 @@ class Clusters:
         return {}
 
     def get(self, req: Request) -> dict:
-        return self.details(self._find(req.need("cluster_id")))
+        return drop_fields(self.details(self._find(req.need("cluster_id"))), self.ctx.settings.drop_fields)
 
     def list(self, req: Request) -> dict:
         states = set(req.args("filter_by.cluster_states"))
@@ -189,7 +197,7 @@ class Clusters:
         chunk, next_token, prev_token = page(rows, req.arg("page_token"), size)
         answer: dict[str, Any] = {}
         if chunk:
-            answer["clusters"] = [self.details(c) for c in chunk]
+            answer["clusters"] = drop_fields([self.details(c) for c in chunk], self.ctx.settings.drop_fields)
         if next_token:
             answer["next_page_token"] = next_token
         if prev_token:
@@ -314,6 +322,43 @@ class Clusters:
             answer["library_statuses"] = rows
         return answer
 
+    # ---- job clusters ---------------------------------------------------------------------------------
+    def add_job_cluster(
+        self, spec: dict, creator: str, at: float, tags: dict[str, str], libraries: list[dict]
+    ) -> Cluster:
+        """The cluster a job run starts at monotonic time `at` for one of its job_cluster_keys."""
+        spec = copy.deepcopy(spec)
+        if spec.get("data_security_mode") == "SINGLE_USER":
+            spec.setdefault("single_user_name", creator)
+        cluster = Cluster(
+            self.ctx.cluster_id(),
+            spec,
+            creator,
+            "PENDING",
+            "Finding instances for new nodes",
+            now_ms() - int((time.monotonic() - at) * 1000),
+            phases=[(at + self.ctx.settings.cluster_start_seconds, "RUNNING", "")],
+            source="JOB",
+            job_tags=dict(tags),
+        )
+        for library in libraries:
+            if all(lib.spec != library for lib in cluster.libraries):
+                cluster.libraries.append(_Library(copy.deepcopy(library), at))
+        self.clusters[cluster.cluster_id] = cluster
+        return cluster
+
+    def end_job_cluster(self, cluster_id: str, at: float) -> None:
+        """The run that made the cluster ended at monotonic time `at`: it terminates then."""
+        cluster = self.clusters.get(cluster_id)
+        if cluster is None:
+            return
+        self._advance(cluster, until=at)
+        cluster.phases = [
+            (at, "TERMINATING", "Terminating the cluster"),
+            (at + self.ctx.settings.cluster_stop_seconds, "TERMINATED", "Job finished"),
+        ]
+        cluster.termination_reason = {"code": "JOB_FINISHED", "type": "SUCCESS"}
+
     # ---- helpers --------------------------------------------------------------------------------------
     def _find(self, cluster_id: str, for_libraries: bool = False) -> Cluster:
         cluster = self.clusters.get(str(cluster_id))
@@ -332,8 +377,8 @@ class Clusters:
     def _drop_uninstalled(cluster: Cluster) -> None:
         cluster.libraries = [lib for lib in cluster.libraries if not lib.uninstall_on_restart]
 
-    def _advance(self, cluster: Cluster) -> None:
-        now = time.monotonic()
+    def _advance(self, cluster: Cluster, until: float | None = None) -> None:
+        now = time.monotonic() if until is None else until
         while cluster.phases and cluster.phases[0][0] <= now:
             at, state, message = cluster.phases.pop(0)
             self._enter(cluster, state, message, at)
@@ -348,7 +393,7 @@ class Clusters:
         elif state == "TERMINATED":
             cluster.running_since = None
             cluster.spark_context_id = None
-            cluster.terminated_time = now_ms()
+            cluster.terminated_time = now_ms() - int(max(0.0, time.monotonic() - at) * 1000)
             cluster.termination_reason = cluster.termination_reason or {
                 "code": "USER_REQUEST",
                 "type": "SUCCESS",
@@ -360,6 +405,7 @@ class Clusters:
         self._advance(cluster)
         spec = copy.deepcopy(cluster.spec)
         out = copy.deepcopy(spec)
+        out.pop("apply_policy_default_values", None)
         node_type = spec.get("node_type_id")
         if node_type:
             out.setdefault("driver_node_type_id", node_type)
@@ -384,6 +430,7 @@ class Clusters:
                     "Creator": cluster.creator,
                     "ClusterName": spec.get("cluster_name", ""),
                     "ClusterId": cluster.cluster_id,
+                    **cluster.job_tags,
                 },
                 "enable_elastic_disk": spec.get("enable_elastic_disk", True),
                 "enable_local_disk_encryption": spec.get("enable_local_disk_encryption", False),
@@ -421,7 +468,10 @@ class Clusters:
         return out
 
 
-def validated_spec(body: dict) -> dict:
+def validated_spec(body: dict, for_job: bool = False) -> dict:
+    """The spec of clusters/create or edit, or of a job's new_cluster (`for_job`): that one may leave out
+    single_user_name, the run's identity is the single user (databricks/cli testserver: a job's new_cluster
+    gets data_security_mode SINGLE_USER as "server-side default" with no single_user_name)."""
     spec = {k: copy.deepcopy(v) for k, v in body.items() if k != "cluster_id"}
     version = spec.get("spark_version")
     if not version:
@@ -446,7 +496,7 @@ def validated_spec(body: dict) -> dict:
             not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())
         ):
             raise invalid(f"{key} must be a map from string to string")
-    if spec.get("data_security_mode") == "SINGLE_USER" and not spec.get("single_user_name"):
+    if spec.get("data_security_mode") == "SINGLE_USER" and not spec.get("single_user_name") and not for_job:
         raise invalid("single_user_name must be set when data_security_mode is SINGLE_USER.")
     return spec
 

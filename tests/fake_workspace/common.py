@@ -89,14 +89,29 @@ class Settings:
         self.max_page_size = 100
         self.presigned_url_seconds = 900  # how long a presigned storage URL stays valid
         self.files_api = True  # False: /api/2.0/fs/* answers 404 ENDPOINT_NOT_FOUND (but for /Models/ paths)
-        # job name or str(job_id) -> "SUCCESS" | "FAILED" | "TIMEDOUT" ...
+        # job name or str(job_id) -> "FAILED" | "TIMEDOUT" ...: the whole run's result, all tasks alike
         self.job_results: dict[str, str] = {}
+        # job name or str(job_id) -> {task_key: "FAILED" | "TIMEDOUT"}: one task's result; the rest follow
+        self.task_results: dict[str, dict[str, str]] = {}
+        # job name or str(job_id) -> {task_key: {key: value}}: what dbutils.jobs.taskValues.set would have set
+        self.task_values: dict[str, dict[str, dict[str, Any]]] = {}
+        self.serverless = True  # False: a workspace without serverless jobs (a task needs a cluster)
+        # dotted key names ("notebook_task.source") removed wherever they occur in jobs/clusters get and list
+        self.drop_fields: list[str] = []
+        self.serving_update_seconds = 0.5  # a serving endpoint's config update settles after this
+        # endpoint name -> "UPDATE_FAILED" | "UPDATE_CANCELED": how that endpoint's config updates end
+        self.serving_results: dict[str, str] = {}
+        self.monitor_pending_seconds = 0.2  # a data profiling monitor is PENDING this long, then ACTIVE
 
     def update(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
             if not hasattr(self, key) or key.startswith("_"):
                 raise invalid(f"unknown fake setting {key!r}")
             current = getattr(self, key)
+            if isinstance(current, (dict, list)) and not isinstance(value, type(current)):
+                raise invalid(f"fake setting {key!r} must be a {type(current).__name__}, got {value!r}")
+            if key == "drop_fields" and not all(isinstance(name, str) and name for name in value):
+                raise invalid(f"drop_fields must be a list of dotted key names, got {value!r}")
             if isinstance(current, bool):
                 value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
             elif isinstance(current, float):
@@ -135,6 +150,31 @@ class Context:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def drop_fields(answer: Any, names: list[str]) -> Any:
+    """Remove every key path in `names` ("notebook_task.source", "data_security_mode") wherever it occurs.
+
+    What an emulator that does not return some fields answers (issue 12: one drops notebook_task.source and
+    data_security_mode), so a client's diff can be tested against it."""
+    paths = [name.split(".") for name in names]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for path in paths:
+                parent = node
+                for key in path[:-1]:
+                    parent = parent.get(key) if isinstance(parent, dict) else None
+                if isinstance(parent, dict):
+                    parent.pop(path[-1], None)
+            for value in node.values():
+                walk(value)
+
+    walk(answer)
+    return answer
 
 
 def page(items: list, token: str | None, size: int) -> tuple[list, str | None, str | None]:

@@ -1,31 +1,47 @@
-"""Jobs API 2.2: jobs (create, reset, update, delete, get, list) and their runs (run-now, get, list, cancel).
+"""Jobs API 2.2: jobs (create, reset, update, delete, get, list); their runs are in job_runs.py.
 
 Settings are stored as sent plus the defaults the real service adds on read (`email_notifications: {}`,
 `timeout_seconds: 0`, `max_concurrent_runs: 1`, `format: MULTI_TASK`, per task `run_if: ALL_SUCCESS`,
 `notebook_task.source: WORKSPACE`, `schedule.pause_status: UNPAUSED`), so a client must diff on the fields it
-specifies. A run goes PENDING -> RUNNING -> TERMINATED with the result set for its job in the fake's settings
-(`job_results`, by job name or id; SUCCESS by default); a notebook task whose notebook is missing ends in
-INTERNAL_ERROR as on a real workspace. `idempotency_token` on run-now returns the existing run.
+specifies. `apply_policy_default_values` in a task's or job cluster's new_cluster is accepted but never
+answered (databricks/cli#5731: "The Jobs API accepts apply_policy_default_values but does not return it in GET
+responses"). Multi-task settings are refused as the real service refuses them; each refusal names its source.
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .clusters import Clusters, validated_spec
-from .common import Context, Request, now_ms, page
-from .errors import ApiError, invalid
-from .workspace_files import WorkspaceTree, normalize
+from .common import Context, Request, drop_fields, now_ms, page
+from .errors import invalid, missing_field
+from .job_runs import Runs
+from .workspace_files import WorkspaceTree
 
-_FAILED_CODES = {
-    "FAILED": ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"),
-    "TIMEDOUT": ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"),
-    "CANCELED": ("CANCELED", "SUCCESS"),
-    "SUCCESS": ("SUCCESS", "SUCCESS"),
-}
+_RUN_IF = (
+    "ALL_SUCCESS",
+    "AT_LEAST_ONE_SUCCESS",
+    "NONE_FAILED",
+    "ALL_DONE",
+    "AT_LEAST_ONE_FAILED",
+    "ALL_FAILED",
+)
+# databricks-sdk jobs.ConditionTaskOp
+_CONDITION_OPS = (
+    "EQUAL_TO",
+    "NOT_EQUAL",
+    "GREATER_THAN",
+    "GREATER_THAN_OR_EQUAL",
+    "LESS_THAN",
+    "LESS_THAN_OR_EQUAL",
+)
+# Task types that run on no cluster of the job's (the service runs them itself, or on a SQL warehouse).
+_NO_COMPUTE = frozenset(
+    {"condition_task", "run_job_task", "pipeline_task", "sql_task", "dashboard_task", "alert_task"}
+)
+_COMPUTE_FORMS = ("existing_cluster_id", "new_cluster", "job_cluster_key", "environment_key")
 
 
 @dataclass
@@ -37,32 +53,12 @@ class Job:
     runs: int = 0
 
 
-@dataclass
-class Run:
-    run_id: int
-    job_id: int
-    number_in_job: int
-    settings: dict
-    created: float
-    start_time: int
-    pending: float
-    running: float
-    result: str
-    error: str | None
-    job_parameters: list[dict]
-    idempotency_token: str | None = None
-    cancelled_at: float | None = None
-    end_time: int | None = None
-    task_run_ids: dict[str, int] = field(default_factory=dict)
-
-
 class Jobs:
     def __init__(self, ctx: Context, clusters: Clusters, tree: WorkspaceTree):
         self.ctx = ctx
         self.clusters = clusters
-        self.tree = tree
         self.jobs: dict[int, Job] = {}
-        self.runs: dict[int, Run] = {}
+        self.runs = Runs(ctx, self, clusters, tree)
 
     def routes(self):
         return [
@@ -72,10 +68,7 @@ class Jobs:
             ("POST", "/api/2.2/jobs/delete", self.delete),
             ("GET", "/api/2.2/jobs/get", self.get),
             ("GET", "/api/2.2/jobs/list", self.list),
-            ("POST", "/api/2.2/jobs/run-now", self.run_now),
-            ("GET", "/api/2.2/jobs/runs/get", self.get_run),
-            ("GET", "/api/2.2/jobs/runs/list", self.list_runs),
-            ("POST", "/api/2.2/jobs/runs/cancel", self.cancel_run),
+            *self.runs.routes(),
         ]
 
     # ---- jobs -----------------------------------------------------------------------------------------
@@ -84,18 +77,17 @@ class Jobs:
         return {"job_id": self.add(settings, self.ctx.settings.user).job_id}
 
     def add(self, settings: dict, creator: str) -> Job:
-        job = Job(self.ctx.big_id(), self._validated(settings), creator, now_ms())
+        job = Job(self.ctx.big_id(), self._validated(settings, "settings"), creator, now_ms())
         self.jobs[job.job_id] = job
         return job
 
     def reset(self, req: Request) -> dict:
-        job = self._job(req.need("job_id"))
-        new_settings = req.need("new_settings")
-        job.settings = self._validated(new_settings)
+        job = self.find(req.need("job_id"))
+        job.settings = self._validated(req.need("new_settings"), "new_settings")
         return {}
 
     def update(self, req: Request) -> dict:
-        job = self._job(req.need("job_id"))
+        job = self.find(req.need("job_id"))
         merged = copy.deepcopy(job.settings)
         for key, value in (req.body.get("new_settings") or {}).items():
             if key in ("tasks", "job_clusters", "environments", "parameters"):
@@ -118,16 +110,18 @@ class Jobs:
                 merged[head] = [item for item in merged.get(head, []) if item.get(ident) != tail]
             else:
                 merged.pop(head, None)
-        job.settings = self._validated(merged)
+        job.settings = self._validated(merged, "new_settings")
         return {}
 
     def delete(self, req: Request) -> dict:
-        job = self._job(req.need("job_id"))
+        job = self.find(req.need("job_id"))
         del self.jobs[job.job_id]
         return {}
 
     def get(self, req: Request) -> dict:
-        return self._job_json(self._job(req.need("job_id")), expand=True)
+        return drop_fields(
+            self._job_json(self.find(req.need("job_id")), expand=True), self.ctx.settings.drop_fields
+        )
 
     def list(self, req: Request) -> dict:
         limit = req.int_arg("limit", 20)
@@ -143,82 +137,17 @@ class Jobs:
         expand = req.flag("expand_tasks")
         answer: dict[str, Any] = {"has_more": next_token is not None}
         if chunk:
-            answer["jobs"] = [self._job_json(j, expand=expand) for j in chunk]
+            answer["jobs"] = drop_fields(
+                [self._job_json(j, expand=expand) for j in chunk], self.ctx.settings.drop_fields
+            )
         if next_token:
             answer["next_page_token"] = next_token
         if prev_token:
             answer["prev_page_token"] = prev_token
         return answer
 
-    # ---- runs -----------------------------------------------------------------------------------------
-    def run_now(self, req: Request) -> dict:
-        job = self._job(req.need("job_id"))
-        token = req.body.get("idempotency_token")
-        if token:
-            for run in self.runs.values():
-                if run.idempotency_token == token:
-                    return {"run_id": run.run_id, "number_in_job": run.number_in_job}
-        overrides = req.body.get("job_parameters") or {}
-        declared = {p["name"]: p.get("default") for p in job.settings.get("parameters", [])}
-        unknown = sorted(set(overrides) - set(declared))
-        if unknown and declared:
-            raise invalid(f"Job parameters {unknown} are not defined in the job.")
-        parameters = [
-            {"name": n, "default": d, "value": str(overrides.get(n, d))} for n, d in declared.items()
-        ]
-        job.runs += 1
-        settings = self.ctx.settings
-        result = settings.job_results.get(str(job.job_id)) or settings.job_results.get(
-            str(job.settings.get("name")), "SUCCESS"
-        )
-        run = Run(
-            self.ctx.big_id(),
-            job.job_id,
-            job.runs,
-            copy.deepcopy(job.settings),
-            time.monotonic(),
-            now_ms(),
-            settings.run_pending_seconds,
-            settings.run_seconds,
-            result,
-            self._run_error(job.settings),
-            parameters,
-            token,
-        )
-        for task in job.settings.get("tasks", []):
-            run.task_run_ids[task["task_key"]] = self.ctx.big_id()
-        self.runs[run.run_id] = run
-        return {"run_id": run.run_id, "number_in_job": run.number_in_job}
-
-    def get_run(self, req: Request) -> dict:
-        return self._run_json(self._run(req.need("run_id")))
-
-    def list_runs(self, req: Request) -> dict:
-        job_id = req.arg("job_id")
-        rows = list(reversed(self.runs.values()))  # most recent first
-        if job_id:
-            rows = [r for r in rows if str(r.job_id) == str(job_id)]
-        if req.flag("active_only"):
-            rows = [r for r in rows if self._life_cycle(r)[0] in ("PENDING", "RUNNING", "QUEUED")]
-        if req.flag("completed_only"):
-            rows = [r for r in rows if self._life_cycle(r)[0] in ("TERMINATED", "INTERNAL_ERROR", "SKIPPED")]
-        chunk, next_token, _ = page(rows, req.arg("page_token"), req.int_arg("limit", 25))
-        answer: dict[str, Any] = {"has_more": next_token is not None}
-        if chunk:
-            answer["runs"] = [self._run_json(r) for r in chunk]
-        if next_token:
-            answer["next_page_token"] = next_token
-        return answer
-
-    def cancel_run(self, req: Request) -> dict:
-        run = self._run(req.need("run_id"))
-        if self._life_cycle(run)[0] in ("PENDING", "RUNNING", "QUEUED"):
-            run.cancelled_at = time.monotonic()
-            run.end_time = now_ms()
-        return {}
-
     # ---- helpers --------------------------------------------------------------------------------------
-    def _job(self, job_id: Any) -> Job:
+    def find(self, job_id: Any) -> Job:
         try:
             job = self.jobs.get(int(job_id))
         except (TypeError, ValueError):
@@ -227,16 +156,17 @@ class Jobs:
             raise invalid(f"Job {job_id} does not exist.")
         return job
 
-    def _run(self, run_id: Any) -> Run:
-        try:
-            run = self.runs.get(int(run_id))
-        except (TypeError, ValueError):
-            run = None
-        if run is None:
-            raise invalid(f"Run {run_id} does not exist.")
-        return run
+    def setting_for(self, table: dict[str, Any], job: Job) -> Any:
+        """A per-job entry of a fake setting, by job id or name (`job_results`, `task_values`...)."""
+        if str(job.job_id) in table:
+            return table[str(job.job_id)]
+        return table.get(str(job.settings.get("name")))
 
-    def _validated(self, settings: dict) -> dict:
+    def _validated(self, settings: dict, where: str) -> dict:
+        """The settings with the service's defaults, or the refusal the real service answers.
+
+        `where` is how the service names the settings in "Missing required field" (`settings` on create,
+        `new_settings` on reset and update: databricks/bundle-examples#22 quotes both)."""
         s = copy.deepcopy(settings)
         s.setdefault("name", "Untitled")
         s.setdefault("email_notifications", {})
@@ -251,48 +181,27 @@ class Jobs:
             raise invalid("tags must be a map from string to string")
         if tags and len(tags) > 25:
             raise invalid("A job can have at most 25 tags.")
-        job_cluster_keys = set()
+        queue = s.get("queue")
+        if queue is not None and not isinstance((queue or {}).get("enabled"), bool):
+            raise missing_field(
+                f"{where}.queue.enabled"
+            )  # QueueSettings.enabled: "This is a required field."
+        job_cluster_keys = self._keys(s, "job_clusters", "job_cluster_key", where)
         for job_cluster in s.get("job_clusters", []):
-            key = job_cluster.get("job_cluster_key")
-            if not key:
-                raise invalid("Missing required field: job_clusters.job_cluster_key")
-            if key in job_cluster_keys:
-                raise invalid(f"Job cluster key {key} is used more than once.")
-            validated_spec(job_cluster.get("new_cluster") or {})
-            job_cluster_keys.add(key)
-        task_keys: set[str] = set()
-        for task in s.get("tasks", []):
-            key = task.get("task_key")
-            if not key:
-                raise invalid("Missing required field: tasks.task_key")
-            if key in task_keys:
-                raise invalid(f"Task key {key} is used more than once.")
-            task_keys.add(key)
-            kinds = [k for k in task if k.endswith("_task")]
-            if len(kinds) != 1:
-                raise invalid(f"Task {key} must specify exactly one task type, got {kinds or 'none'}.")
-            if "notebook_task" in task and not (task["notebook_task"] or {}).get("notebook_path"):
-                raise invalid(f"Missing required field: tasks[{key}].notebook_task.notebook_path")
-            cluster_id = task.get("existing_cluster_id")
-            if cluster_id and cluster_id not in self.clusters.clusters:
-                raise invalid(f"Cluster {cluster_id} does not exist")
-            cluster_key = task.get("job_cluster_key")
-            if cluster_key and cluster_key not in job_cluster_keys:
-                raise invalid(f"Task {key} refers to job cluster {cluster_key}, which is not defined.")
-            if "new_cluster" in task:
-                validated_spec(task["new_cluster"])
+            if not job_cluster.get("new_cluster"):
+                raise missing_field(f"{where}.job_clusters.new_cluster")
+            validated_spec(job_cluster["new_cluster"], for_job=True)
+        environment_keys = self._keys(s, "environments", "environment_key", where)
+        tasks = s.get("tasks", [])
+        task_keys = self._keys(s, "tasks", "task_key", where)
+        for task in tasks:
+            self._validate_task(task, where, job_cluster_keys, environment_keys)
             task.setdefault("timeout_seconds", 0)
             task.setdefault("email_notifications", {})
             task.setdefault("run_if", "ALL_SUCCESS")
             if "notebook_task" in task:
                 task["notebook_task"].setdefault("source", "WORKSPACE")
-        for task in s.get("tasks", []):
-            for dependency in task.get("depends_on", []):
-                if dependency.get("task_key") not in task_keys:
-                    raise invalid(
-                        f"Task {task['task_key']} depends on {dependency.get('task_key')}, which is "
-                        "not defined."
-                    )
+        _validate_graph(tasks, task_keys, where)
         schedule = s.get("schedule")
         if schedule is not None:
             if not schedule.get("quartz_cron_expression") or not schedule.get("timezone_id"):
@@ -302,21 +211,89 @@ class Jobs:
             raise invalid("max_concurrent_runs must be at least 0.")
         return s
 
-    def _run_error(self, settings: dict) -> str | None:
-        for task in settings.get("tasks", []):
-            notebook = task.get("notebook_task")
-            if notebook and notebook.get("source", "WORKSPACE") == "WORKSPACE":
-                try:
-                    path = normalize(notebook.get("notebook_path"))
-                except ApiError:
-                    return f"Task {task['task_key']} failed: bad notebook path {notebook['notebook_path']}."
-                node = self.tree.nodes.get(path)
-                if node is None or node.object_type != "NOTEBOOK":
-                    return f"Task {task['task_key']} failed with message: Notebook not found: {path}"
-        return None
+    @staticmethod
+    def _keys(settings: dict, field: str, ident: str, where: str) -> set[str]:
+        keys: set[str] = set()
+        for item in settings.get(field, []):
+            key = item.get(ident)
+            if not key:
+                raise missing_field(f"{where}.{field}.{ident}")
+            if key in keys:
+                # No source quotes the real text for a repeated key; the code is the service's.
+                raise invalid(f"The {ident} '{key}' is used by more than one entry of field '{field}'.")
+            keys.add(key)
+        return keys
+
+    def _validate_task(
+        self, task: dict, where: str, job_cluster_keys: set[str], environment_keys: set[str]
+    ) -> None:
+        key = task["task_key"]
+        kinds = [k for k in task if k.endswith("_task")]
+        if len(kinds) != 1:
+            raise invalid(f"Task {key} must specify exactly one task type, got {kinds or 'none'}.")
+        kind = kinds[0]
+        if kind == "notebook_task" and not (task["notebook_task"] or {}).get("notebook_path"):
+            raise missing_field(f"{where}.tasks.notebook_task.notebook_path")
+        forms = [form for form in _COMPUTE_FORMS if task.get(form)]
+        if len(forms) > 1:
+            # No source quotes the real text; a task runs on one compute (Jobs API reference).
+            raise invalid(
+                f"Task {key} can specify only one of {', '.join(_COMPUTE_FORMS)}, got {', '.join(forms)}."
+            )
+        cluster_id = task.get("existing_cluster_id")
+        if cluster_id and cluster_id not in self.clusters.clusters:
+            raise invalid(f"Cluster {cluster_id} does not exist")
+        cluster_key = task.get("job_cluster_key")
+        if cluster_key and cluster_key not in job_cluster_keys:
+            # databrickslabs/lakebridge#2132 quotes the service.
+            raise invalid(f"Job cluster '{cluster_key}' is not defined in field 'job_clusters'.")
+        environment_key = task.get("environment_key")
+        if environment_key and environment_key not in environment_keys:
+            # databricks/dbt-databricks#1055 quotes the service.
+            raise invalid(
+                f"Job environment '{environment_key}' used by task {key} "
+                "is not defined in field 'environments'."
+            )
+        if kind not in _NO_COMPUTE and not (set(forms) - {"environment_key"}):
+            if not self.ctx.settings.serverless:
+                # What a workspace answers when a task has no cluster and serverless jobs are not there:
+                # databricks/cli#838, databricks/terraform-provider-databricks#3414.
+                raise invalid(
+                    "One of job_cluster_key, new_cluster, or existing_cluster_id must be specified."
+                )
+            if task.get("libraries"):
+                # dbt-databricks#943 quotes the service.
+                raise invalid(
+                    "Libraries field is not supported for serverless task, "
+                    "please specify libraries in environment."
+                )
+        if "new_cluster" in task:
+            validated_spec(task["new_cluster"], for_job=True)
+        if task.get("run_if", "ALL_SUCCESS") not in _RUN_IF:
+            raise invalid(
+                f"Invalid run_if {task['run_if']!r} for task {key}: must be one of {', '.join(_RUN_IF)}."
+            )
+        condition = task.get("condition_task")
+        if condition is not None:
+            if condition.get("op") not in _CONDITION_OPS:
+                # No source quotes the real text for a bad op; the values are the SDK's ConditionTaskOp.
+                raise invalid(
+                    f"Invalid condition_task.op {condition.get('op')!r} for task {key}: must be one of "
+                    f"{', '.join(_CONDITION_OPS)}."
+                )
+            for operand in ("left", "right"):
+                if condition.get(operand) is None:
+                    raise missing_field(f"{where}.tasks.condition_task.{operand}")
+        run_job = task.get("run_job_task")
+        if run_job is not None:
+            if run_job.get("job_id") in (None, ""):
+                raise missing_field(f"{where}.tasks.run_job_task.job_id")
+            self.find(run_job["job_id"])  # jobs/get's text, "Job <id> does not exist."
 
     def _job_json(self, job: Job, expand: bool) -> dict:
         settings = copy.deepcopy(job.settings)
+        for holder in [*settings.get("tasks", []), *settings.get("job_clusters", [])]:
+            (holder.get("new_cluster") or {}).pop("apply_policy_default_values", None)
         if not expand:
             settings.pop("tasks", None)
             settings.pop("job_clusters", None)
@@ -328,84 +305,46 @@ class Jobs:
             "settings": settings,
         }
 
-    def _life_cycle(self, run: Run) -> tuple[str, str | None, str]:
-        """(life_cycle_state, result_state, state_message) now."""
-        if run.cancelled_at is not None:
-            return "TERMINATED", "CANCELED", "Run cancelled."
-        elapsed = time.monotonic() - run.created
-        if elapsed < run.pending:
-            return "PENDING", None, "Waiting for cluster"
-        if run.error:
-            return "INTERNAL_ERROR", "FAILED", run.error
-        if elapsed < run.pending + run.running:
-            return "RUNNING", None, "In run"
-        if run.result == "SUCCESS":
-            return "TERMINATED", "SUCCESS", ""
-        return "TERMINATED", run.result, f"Run {run.run_id} ended with result {run.result}."
-
-    def _run_json(self, run: Run) -> dict:
-        life, result, message = self._life_cycle(run)
-        done = life in ("TERMINATED", "INTERNAL_ERROR")
-        if done and run.end_time is None:
-            run.end_time = run.start_time + int((run.pending + run.running) * 1000)
-        state: dict[str, Any] = {
-            "life_cycle_state": life,
-            "state_message": message,
-            "user_cancelled_or_timedout": run.cancelled_at is not None,
-        }
-        status: dict[str, Any] = {"state": "TERMINATED" if done else life}
-        if result:
-            state["result_state"] = result
-            if life == "INTERNAL_ERROR":
-                code, kind = "RESOURCE_NOT_FOUND", "CLIENT_ERROR"
-            else:
-                code, kind = _FAILED_CODES.get(result, ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"))
-            status["termination_details"] = {"code": code, "type": kind, "message": message}
-        url = f"{self.ctx.base_url}/#job/{run.job_id}/run/{run.run_id}"
-        tasks = []
-        for task in run.settings.get("tasks", []):
-            row = {k: v for k, v in task.items() if k not in ("email_notifications",)}
-            task_run_id = run.task_run_ids[task["task_key"]]
-            row.update(
-                {
-                    "run_id": task_run_id,
-                    "state": dict(state),
-                    "status": dict(status),
-                    "start_time": run.start_time,
-                    "attempt_number": 0,
-                    "run_page_url": f"{self.ctx.base_url}/#job/{run.job_id}/run/{task_run_id}",
-                }
-            )
-            tasks.append(row)
-        out: dict[str, Any] = {
-            "run_id": run.run_id,
-            "job_id": run.job_id,
-            "number_in_job": run.number_in_job,
-            "original_attempt_run_id": run.run_id,
-            "attempt_number": 0,
-            "run_name": run.settings.get("name"),
-            "creator_user_name": self.ctx.settings.user,
-            "state": state,
-            "status": status,
-            "start_time": run.start_time,
-            "run_page_url": url,
-            "run_type": "JOB_RUN",
-            "trigger": "ONE_TIME",
-            "format": "MULTI_TASK",
-            "tasks": tasks,
-            "setup_duration": 0,
-            "cleanup_duration": 0,
-        }
-        if run.job_parameters:
-            out["job_parameters"] = run.job_parameters
-        if done:
-            out["end_time"] = run.end_time
-            out["run_duration"] = run.end_time - run.start_time
-            out["execution_duration"] = out["run_duration"]
-        return out
-
     def dump(self) -> dict:
         return {
             "jobs": {str(j.job_id): self._job_json(j, expand=True) for j in self.jobs.values()},
-            "runs": {str(r.run_id): self._run_json(r) for r in self.runs.values()},
+            "runs": self.runs.dump(),
         }
+
+
+def _validate_graph(tasks: list[dict], task_keys: set[str], where: str) -> None:
+    """Every depends_on names a task of the job, and the tasks form no cycle."""
+    for task in tasks:
+        for dependency in task.get("depends_on", []):
+            upstream = dependency.get("task_key")
+            if not upstream:
+                raise missing_field(
+                    f"{where}.tasks.depends_on.task_key"
+                )  # terraform-provider-databricks#1527
+            if upstream == task["task_key"]:
+                # apache/airflow#47983 quotes the service.
+                raise invalid(f"Invalid dependency graph, task '{upstream}' can not reference itself.")
+            if upstream not in task_keys:
+                # The "Invalid dependency graph" prefix is the service's (above); the rest of the text is not
+                # quoted by any source.
+                raise invalid(
+                    f"Invalid dependency graph, task '{task['task_key']}' depends on '{upstream}', which is "
+                    "not a task of this job."
+                )
+            if dependency.get("outcome") not in (None, "true", "false"):
+                raise invalid(f'Invalid outcome {dependency["outcome"]!r}: must be "true" or "false".')
+    upstream_of = {t["task_key"]: [d["task_key"] for d in t.get("depends_on", [])] for t in tasks}
+    done: set[str] = set()
+
+    def visit(key: str, path: list[str]) -> None:
+        if key in path:
+            cycle = " -> ".join([*path[path.index(key) :], key])
+            raise invalid(f"Invalid dependency graph, the tasks form a cycle: {cycle}.")  # text not sourced
+        if key in done:
+            return
+        for upstream in upstream_of[key]:
+            visit(upstream, [*path, key])
+        done.add(key)
+
+    for key in upstream_of:
+        visit(key, [])

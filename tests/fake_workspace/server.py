@@ -30,7 +30,9 @@ from .errors import ApiError, invalid
 from .faults import Fault, FaultBook
 from .jobs import Jobs
 from .mlflow_backend import MlflowBackend, MlflowServer
+from .profiling import Profiling
 from .secrets import Secrets
+from .serving import Serving
 from .storage import PREFIX as STORAGE_PREFIX
 from .storage import BlobStore
 from .uc_registry import UcRegistry
@@ -72,12 +74,14 @@ class App:
         self.blobs = BlobStore(self.ctx)
         self.artifacts = Artifacts(self.ctx, self.blobs, self.uc_registry.check_writable)
         self.mlflow = MlflowBackend(self.ctx, self.tree, mlflow_url, mlflow_workspace, self.blobs)
+        self.profiling = Profiling(self.ctx, self.uc)
+        self.serving = Serving(self.ctx, self.uc, self.uc_registry, self.mlflow, self.profiling.add_table)
         self.faults = FaultBook()
         self.calls: list[dict] = []
         self._calls_lock = threading.Lock()
         self.routes: dict[tuple[str, str], Any] = {}
         modules = (self.clusters, self.tree, self.secrets, self.jobs, self.uc, self.uc_registry)
-        for module in (*modules, self.artifacts):
+        for module in (*modules, self.artifacts, self.serving, self.profiling):
             for method, path, handler in module.routes():
                 self.routes[(method, path)] = handler
         self.routes[("GET", "/api/2.0/preview/scim/v2/Me")] = self.me
@@ -86,6 +90,8 @@ class App:
         # (method or "*", prefix, handler, takes the state lock)
         self.prefix_routes = [(m, p, h, True) for m, p, h in self.uc.prefix_routes()]
         self.prefix_routes += [(m, p, h, True) for m, p, h in self.artifacts.prefix_routes()]
+        self.prefix_routes += [(m, p, h, True) for m, p, h in self.serving.prefix_routes()]
+        self.prefix_routes += [(m, p, h, True) for m, p, h in self.profiling.prefix_routes()]
         self.prefix_routes += [(m, p, h, False) for m, p, h in self.mlflow.prefix_routes()]
 
     # ---- the API --------------------------------------------------------------------------------------
@@ -223,6 +229,8 @@ class App:
                 "secret_scopes": self.secrets.dump(),
                 "unity_catalog": {**self.uc.dump(), "registry": self.uc_registry.dump()},
                 "storage": self.blobs.dump(),
+                "serving_endpoints": self.serving.dump(),
+                "data_profiling": self.profiling.dump(),
                 "mlflow_workspace": self.mlflow.workspace if self.mlflow.url else None,
                 "settings": self.ctx.settings.as_dict(),
             }
@@ -238,6 +246,7 @@ class App:
             "registered_models",
             "catalogs",
             "uc_models",
+            "tables",
         }
         if set(body) - known:
             raise invalid(f"unknown seed keys {sorted(set(body) - known)}; known: {sorted(known)}")
@@ -284,6 +293,8 @@ class App:
             for full_name in body.get("uc_models", []):
                 catalog, schema, name = full_name.lower().split(".")
                 self.uc.add_model(catalog, schema, name)
+            for full_name, columns in (body.get("tables") or {}).items():
+                self.profiling.add_table(full_name, columns)
         for name in body.get("experiments", []):
             made["experiments"].append(self.mlflow.create_experiment(name))
         for name in body.get("registered_models", []):

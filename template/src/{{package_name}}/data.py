@@ -7,6 +7,9 @@ customers: customer_id long, signup_date date, plan string, region string, month
            churned int (observed after `as_of`; absent for customers still to be scored)
 events:    customer_id long, event_time timestamp, event_type string ('session', 'payment_failed',
            'support_call'), minutes double
+
+Monitoring also asks `load_labels` for the outcomes of customers that were scored (customer_id long, churned
+int), to measure the champion's quality once they are known.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ PLANS = ("basic", "standard", "premium")
 PLAN_FEES = (9.99, 15.99, 22.99)
 REGIONS = ("north", "south", "east", "west")
 HISTORY_DAYS = 90
+NOISE = 0.3  # standard deviation of the churn logit's noise
 
 
 @dataclass(frozen=True)
@@ -66,17 +70,8 @@ def synthesize(n: int, seed: int, as_of: date, shift: float = 0.0) -> tuple[pd.D
     minutes = np.where(kinds == "session", np.round(rng.gamma(2.0, 12.0, len(kinds)), 1), 0.0)
 
     recent = np.bincount(owner[(kinds == "session") & (age_days < 30)], minlength=n)
-    logit = (
-        -1.2
-        + 2.2 * failures
-        + 1.2 * calls
-        - 0.32 * recent
-        - 0.0018 * tenure
-        + 1.0 * (plan == 0)
-        + 0.1 * (fee - 15)
-        + rng.normal(0, 0.3, n)
-    )
-    churned = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int32)
+    probability = churn_probability(failures, calls, recent, tenure, plan == 0, fee, rng.normal(0, NOISE, n))
+    churned = (rng.uniform(size=n) < probability).astype(np.int32)
 
     midnight = datetime.combine(as_of, time())
     customers = pd.DataFrame(
@@ -98,3 +93,79 @@ def synthesize(n: int, seed: int, as_of: date, shift: float = 0.0) -> tuple[pd.D
         }
     )
     return customers, events
+
+
+def churn_probability(
+    failures: np.ndarray,
+    calls: np.ndarray,
+    recent_sessions: np.ndarray,
+    tenure_days: np.ndarray,
+    basic: np.ndarray,
+    fee: np.ndarray,
+    noise: np.ndarray,
+) -> np.ndarray:
+    """The synthetic world's law: the chance that a customer churns, given how they behaved before `as_of`."""
+    logit = (
+        -1.2
+        + 2.2 * failures
+        + 1.2 * calls
+        - 0.32 * recent_sessions
+        - 0.0018 * tenure_days
+        + 1.0 * basic
+        + 0.1 * (fee - 15)
+        + noise
+    )
+    return 1 / (1 + np.exp(-logit))
+
+
+def load_labels(spark: SparkSession, scored: DataFrame, *, seed: int) -> DataFrame:
+    """The outcomes known so far of scored customers: customer_id long, churned int; no row while unknown.
+
+    `scored` holds rows of the inference log (the customer id and the features each customer was scored on).
+    With your own data this reads the table where outcomes land, by name, and keeps the scored customers, e.g.
+    `spark.read.table("main.crm.churn_outcomes").join(scored.select("customer_id").distinct(), "customer_id")`:
+    on Databricks that is a Unity Catalog (or hive_metastore) table your CRM process writes, in the same
+    workspace as the inference log.
+
+    The synthetic source knows every outcome as soon as a batch is scored (a real one learns it weeks later): it
+    draws each customer's churn from the law of the training labels (`churn_probability`) applied to the
+    features the customer was scored on, with the randomness fixed by the customer id and the seed, so the same
+    customer always gets the same outcome and a drifted batch gets the outcomes of its drifted behaviour.
+    """
+    rows = (
+        scored.select(
+            "customer_id",
+            "payment_failures_90d",
+            "support_calls_90d",
+            "sessions_30d",
+            "tenure_days",
+            "plan",
+            "monthly_fee",
+        )
+        .dropDuplicates(["customer_id"])
+        .toPandas()
+    )
+    ids = rows["customer_id"].to_numpy(dtype=np.int64)
+    u_noise, u_angle, u_outcome = (_uniform(ids, seed, stream) for stream in range(3))
+    # Box-Muller: a standard normal from two uniforms, then the law's noise.
+    noise = NOISE * np.sqrt(-2 * np.log1p(-u_noise)) * np.cos(2 * np.pi * u_angle)
+    probability = churn_probability(
+        rows["payment_failures_90d"].to_numpy(dtype=float),
+        rows["support_calls_90d"].to_numpy(dtype=float),
+        rows["sessions_30d"].to_numpy(dtype=float),
+        rows["tenure_days"].to_numpy(dtype=float),
+        (rows["plan"] == PLANS[0]).to_numpy(),
+        rows["monthly_fee"].to_numpy(dtype=float),
+        noise,
+    )
+    labels = pd.DataFrame({"customer_id": ids, "churned": (u_outcome < probability).astype(np.int32)})
+    return spark.createDataFrame(labels, "customer_id long, churned int")
+
+
+def _uniform(ids: np.ndarray, seed: int, stream: int) -> np.ndarray:
+    """A number in [0, 1) per id that depends only on the id, the seed and the stream (SplitMix64's mixer)."""
+    x = ids.astype(np.uint64) * np.uint64(4) + np.uint64(stream)
+    x ^= np.array([seed % 2**64], dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        x = (x ^ (x >> np.uint64(shift))) * np.uint64(factor)
+    return ((x ^ (x >> np.uint64(31))) >> np.uint64(11)) / float(2**53)

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import date
 from uuid import uuid4
 
-from . import inference, monitoring, promotion, training
+from mlflow.tracking import MlflowClient
+
+from . import data, inference, monitoring, promotion, training
 from .config import FEATURE_TABLE, Settings
 from .data import load_raw
 from .features import KEY, build_features
-from .world import connect
+from .world import connect, connect_mlflow
 
 
 @dataclass(frozen=True)
@@ -57,5 +59,17 @@ def score(settings: Settings, batch_date: date | None = None, shift: float = 0.0
     return inference.score(world, settings, batch, batch_id=f"{day.isoformat()}-{uuid4().hex[:8]}")
 
 
-def monitor(settings: Settings) -> monitoring.DriftReport:
-    return monitoring.monitor(connect(settings), settings)
+def monitor(settings: Settings) -> monitoring.Monitoring:
+    """Drift and quality, and whether to retrain. The outcomes come from `data.load_labels`."""
+    world = connect(settings)
+    # data.py is the project's own (copier skips it on update): one made before load_labels existed has none,
+    # and monitoring then measures drift alone.
+    source = getattr(data, "load_labels", None)
+    labels = (lambda scored: source(world.spark, scored, seed=settings.seed)) if source else None
+    return monitoring.monitor(world, settings, labels)
+
+
+def rollback(settings: Settings) -> promotion.Rollback:
+    """Make the champion before the current one champion again (the registry alone: no Spark session)."""
+    connect_mlflow()
+    return promotion.rollback(MlflowClient(), settings.model)

@@ -5,6 +5,10 @@ Both models are scored on the same holdout rows: the fixed fifth of customers th
 data files VACUUM removes after the retention period; the version used is recorded with the decision. The
 decision and its numbers are written on the challenger's model version as tags, whether it is promoted or
 not, so the registry says why every version is or is not serving.
+
+A rollback undoes a promotion: the champion gives the role back to the version it replaced, the one its own
+promotion record names (`promotion_champion_version`). It is recorded with the same tags on both versions, and
+needs only the registry (no Spark, no evaluation), so a deploy task can call it as it is.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from .flavour import load
 from .training import evaluate
 from .world import World
 
+# The tag of a judged version that names the champion of the time: for a promoted one, where a rollback goes.
+PREVIOUS_CHAMPION = "promotion_champion_version"
+
 
 @dataclass(frozen=True)
 class Gates:
@@ -31,6 +38,15 @@ class Gates:
     @classmethod
     def from_settings(cls, settings: Settings) -> Gates:
         return cls(settings.min_roc_auc, settings.min_recall, settings.promotion_margin)
+
+    def failures(self, metrics: dict[str, float]) -> list[str]:
+        """The absolute gates a model's metrics miss; monitoring holds the champion's live quality to them too."""
+        failed = []
+        if metrics["roc_auc"] < self.min_roc_auc:
+            failed.append(f"roc_auc {metrics['roc_auc']:.4f} < gate {self.min_roc_auc:.4f}")
+        if metrics["recall"] < self.min_recall:
+            failed.append(f"recall {metrics['recall']:.4f} < gate {self.min_recall:.4f}")
+        return failed
 
 
 @dataclass(frozen=True)
@@ -51,11 +67,7 @@ def decide(
     champion: dict[str, float] | None = None,
 ) -> Decision:
     """The rule itself, free of MLflow and Spark: strict by default, every failed check named."""
-    failed = []
-    if challenger["roc_auc"] < gates.min_roc_auc:
-        failed.append(f"roc_auc {challenger['roc_auc']:.4f} < gate {gates.min_roc_auc:.4f}")
-    if challenger["recall"] < gates.min_recall:
-        failed.append(f"recall {challenger['recall']:.4f} < gate {gates.min_recall:.4f}")
+    failed = gates.failures(challenger)
     if champion is not None:
         needed = champion["roc_auc"] + gates.margin
         if challenger["roc_auc"] < needed:
@@ -101,17 +113,52 @@ def promote(world: World, settings: Settings, version: str | None = None) -> Dec
     return decision
 
 
+@dataclass(frozen=True)
+class Rollback:
+    restored_version: str  # the champion again
+    rolled_back_version: str  # the champion it replaces
+    reason: str
+
+
+def rollback(client: MlflowClient, name: str) -> Rollback:
+    """Give the champion role back to the version the current champion replaced; refuse if there is none.
+
+    Rolling back twice walks further back: the restored version keeps its own promotion record, which names the
+    champion before it.
+    """
+    current = registry.require(client, name, registry.CHAMPION, "promote a model first")
+    previous = registry.tags(client, name, current.number).get(PREVIOUS_CHAMPION)
+    if not previous:
+        raise LookupError(
+            f"model {name} has no champion before version {current.number} ({PREVIOUS_CHAMPION} is not recorded "
+            "on it); nothing to roll back to"
+        )
+    at = _now()
+    reason = f"rolled back to version {previous}, the champion before it"
+    registry.set_tags(client, name, current.number, _decided("rolled_back", reason, at))
+    restored = f"champion again: version {current.number} was rolled back"
+    registry.set_tags(client, name, previous, _decided("restored", restored, at))
+    registry.set_champion(client, name, previous)
+    return Rollback(previous, current.number, reason)
+
+
+def _decided(decision: str, reason: str, at: str) -> dict[str, str]:
+    return {"promotion_decision": decision, "promotion_reason": reason, "promotion_decided_at": at}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def record(decision: Decision, data_version: int) -> dict[str, str]:
     """The decision as model version tags (keys Unity Catalog accepts: no dots, dashes, colons...)."""
     tags = {
-        "promotion_decision": "promoted" if decision.promote else "rejected",
-        "promotion_reason": decision.reason,
-        "promotion_decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **_decided("promoted" if decision.promote else "rejected", decision.reason, _now()),
         "promotion_holdout_table_version": str(data_version),
         "promotion_challenger_roc_auc": f"{decision.challenger['roc_auc']:.6f}",
         "promotion_challenger_recall": f"{decision.challenger['recall']:.6f}",
     }
     if decision.champion is not None:
-        tags["promotion_champion_version"] = str(decision.champion_version)
+        tags[PREVIOUS_CHAMPION] = str(decision.champion_version)
         tags["promotion_champion_roc_auc"] = f"{decision.champion['roc_auc']:.6f}"
     return tags

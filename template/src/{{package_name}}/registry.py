@@ -122,6 +122,10 @@ def champion_uri(name: str) -> str:
     return ROLES.uri(name, CHAMPION)
 
 
+def tags(client: MlflowClient, name: str, number: str) -> dict[str, str]:
+    return dict(client.get_model_version(name, number).tags)
+
+
 def set_tags(client: MlflowClient, name: str, number: str, tags: dict[str, str]) -> None:
     """Tag a version; keys that Unity Catalog would refuse are refused here too, in every registry and world."""
     refused = sorted(key for key in tags if UC_RESERVED & set(key))
