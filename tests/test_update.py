@@ -474,7 +474,7 @@ def test_an_edited_job_file_the_workflows_replace_is_kept_with_one_line_saying_w
     # training.json is the workflow now; the user's edit to a line B kept merged into it, and they hear of it.
     training = json.loads((project / TRAINING).read_text())
     assert training["schedule"]["quartz_cron_expression"] == MY_CRON[1].strip('"')
-    assert [task["task_key"] for task in training["tasks"]] == ["features", "train", "promote"]
+    assert [task["task_key"] for task in training["tasks"]] == ["features", "train", "promote", "deploy"]
     assert (
         f"migration: {TRAINING} is now a workflow; your edits to it were merged in, check them" in done.stderr
     )

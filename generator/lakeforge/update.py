@@ -8,6 +8,7 @@ and which files hold conflicts to resolve. Plain `copier update --trust` does th
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -20,6 +21,7 @@ from copier.errors import CopierAnswersInterrupt, DirtyLocalWarning
 
 from lakeforge.errors import LakeforgeError
 from lakeforge.template import ANSWERS_FILE, as_lakeforge_error, check_answers, pin_ref, read_answers
+from lakeforge.wheel import find_uv
 
 EXIT_CONFLICTS = 3  # `lakeforge update` exit status when the update left conflicts to resolve
 
@@ -106,6 +108,13 @@ def update_project(
     if pin.note and on_note:
         on_note(pin.note)
     changes = _status(project)
+    if any(c.path == "pyproject.toml" for c in changes) and (project / "uv.lock").is_file():
+        # The project's requirements changed (a release adds a dependency): relock now, so that the update
+        # holds its uv.lock, as the first commit does, and the first `uv run` leaves the tree as it was.
+        problem = _relock(project)
+        if problem and on_note:
+            on_note(problem)
+        changes = _status(project)
     after = read_answers(project)
     return UpdateResult(
         project=project,
@@ -210,6 +219,36 @@ def _conflicts(project: Path, changes: tuple[Change, ...]) -> tuple[str, ...]:
 def _has_markers(file: Path) -> bool:
     with file.open("rb") as lines:
         return any(line.rstrip() in CONFLICT_MARKERS for line in lines)
+
+
+LOCK_SECONDS = 120
+
+
+def _relock(project: Path) -> str | None:
+    """Run `uv lock` in the project; return why it failed, or None."""
+    if _has_markers(project / "pyproject.toml"):
+        return "pyproject.toml holds conflicts: resolve them, then run `uv lock` and commit uv.lock"
+    uv = find_uv()
+    if uv is None:
+        return "uv is not installed: run `uv lock` once it is, and commit uv.lock"
+    # Never a Python download just to lock (as the first-commit task).
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"UV_PYTHON_DOWNLOADS": "never"}
+    try:
+        done = subprocess.run(
+            [uv, "lock", "--quiet"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=LOCK_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`uv lock` took over {LOCK_SECONDS} s and was stopped: run it, then commit uv.lock"
+    if done.returncode != 0:
+        detail = " ".join((done.stderr or done.stdout).split())[-300:]
+        return f"uv.lock is out of date: `uv lock` failed ({detail}); run it, then commit uv.lock"
+    return None
 
 
 def _restore(project: Path) -> None:
