@@ -49,8 +49,8 @@ def _bootstrap(w: WorkspaceClient, plan: Plan, progress: Progress) -> Result:
     known: dict[str, Any] = {}
     owns: list[Owned] = []
     manifest = plan.manifest
+    intent = plan.intent
     for resource, may_make in zip(BOOTSTRAP, plan.owns, strict=True):
-        intent = plan.intent
         if may_make != Owned() and not intent.same_as(manifest):
             # Before the first resource whose changes the manifest records.
             with failing_as("workspace", manifests.path_of(root)):

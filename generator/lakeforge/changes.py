@@ -109,7 +109,7 @@ class Desired:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {TAG_PROJECT: self.config.project, TAG_TARGET: self.config.target.name}
+        return ownership_tags(self.config)
 
     def values(
         self, cluster_id: str | None = None, job_ids: Mapping[str, int] | None = None
@@ -145,6 +145,11 @@ class Desired:
         return (
             tags.get(TAG_PROJECT) == self.config.project and tags.get(TAG_TARGET) == self.config.target.name
         )
+
+
+def ownership_tags(config: Config) -> dict[str, str]:
+    """The tags that mark a resource as this project's and target's."""
+    return {TAG_PROJECT: config.project, TAG_TARGET: config.target.name}
 
 
 def library_path(workspace_path: str) -> str:

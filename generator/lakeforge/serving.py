@@ -39,9 +39,7 @@ from databricks.sdk.service.serving import (
 )
 
 from lakeforge.changes import (
-    TAG_PROJECT,
     TAG_SPEC,
-    TAG_TARGET,
     Change,
     Create,
     Delete,
@@ -49,6 +47,7 @@ from lakeforge.changes import (
     Unchanged,
     Update,
     failing_as,
+    ownership_tags,
 )
 from lakeforge.config import Config, ServingFile
 from lakeforge.manifest import Manifest
@@ -84,8 +83,7 @@ def endpoint_template(config: Config, file: ServingFile) -> dict[str, Any]:
     fills in the new champion and computes the spec tag as `desired_spec` does, so that an endpoint it
     updated is one bootstrap finds up to date."""
     spec = fill(dict(file.payload), config.values())
-    ours = {TAG_PROJECT: config.project, TAG_TARGET: config.target.name}
-    tags = {t["key"]: t.get("value", "") for t in spec.get("tags", [])} | ours
+    tags = {t["key"]: t.get("value", "") for t in spec.get("tags", [])} | ownership_tags(config)
     spec["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
     return spec
 
