@@ -21,12 +21,16 @@ NUMERIC = (
     "days_since_last_session",
 )
 FEATURES = CATEGORICAL + NUMERIC
+HISTORY_DAYS = 90  # how far back events count
 
 
 def build_features(customers: DataFrame, events: DataFrame, as_of: date) -> DataFrame:
-    """Features as of a date; the label column is kept when the customers have one."""
+    """Features as of a date, from the customers who signed up before it and their events of the 90 days before
+    it; the label column is kept when the customers have one."""
     day = F.lit(as_of)
     age_days = F.datediff(day, F.to_date("event_time"))
+    customers = customers.where(F.col("signup_date") < day)
+    events = events.where((F.col("event_time") < F.lit(as_of).cast("timestamp")) & (age_days <= HISTORY_DAYS))
     session = F.col("event_type") == "session"
     recent_session = session & (age_days < 30)
 
@@ -49,7 +53,9 @@ def build_features(customers: DataFrame, events: DataFrame, as_of: date) -> Data
         F.coalesce(F.col("avg_session_minutes"), F.lit(0.0)).cast("double").alias("avg_session_minutes"),
         F.coalesce(F.col("payment_failures_90d"), F.lit(0)).cast("double").alias("payment_failures_90d"),
         F.coalesce(F.col("support_calls_90d"), F.lit(0)).cast("double").alias("support_calls_90d"),
-        F.coalesce(F.col("days_since_last_session"), F.lit(90)).cast("double").alias("days_since_last_session"),
+        F.coalesce(F.col("days_since_last_session"), F.lit(HISTORY_DAYS))
+        .cast("double")
+        .alias("days_since_last_session"),
         *label,
     )
 

@@ -5,7 +5,7 @@ latest batch of the inference log and the training profile saved with the model 
 (`baseline.py`: bins, category counts and the score distribution of its training rows). Monitoring reads no
 old table version. Results are appended to the drift table.
 
-Quality: once the outcomes of scored customers are known (`data.load_labels`), each scored batch is joined to
+Quality: once the outcomes of scored customers are known (`sources.labels`), each scored batch is joined to
 them. Its rows, each with its outcome (null where it has not arrived), are appended to the labelled predictions,
 a row-level table a Databricks data profiling monitor can profile as an inference log (model version, time,
 prediction, label); then its ROC AUC, recall and precision, rows and labelled share are computed from those rows
