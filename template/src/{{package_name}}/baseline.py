@@ -1,11 +1,11 @@
 """The training profile saved with every model version: what monitoring compares new batches against.
 
-Training summarises the rows a model was fitted on: per numeric feature the decile bin edges and the count of
-rows in each bin, per categorical feature the count of each category, and the same decile bins for the model's
-score (the predicted probability) on those rows. The profile is a JSON artifact of the training run,
-`monitoring/baseline_profile.json`, found from a model version's run id. So monitoring never reads an old
-version of the feature table: Delta keeps an old version's data files for 7 days by default and VACUUM
-(predictive optimization runs it) deletes them after that.
+Training summarises its rows: per numeric feature the decile bin edges and the count of rows in each bin, per
+categorical feature the count of each category, and the same decile bins for the model's score (the predicted
+probability) on the validation rows, which it was not fitted on, as it is not on a batch. The profile is a JSON
+artifact of the training run, `monitoring/baseline_profile.json`, found from a model version's run id. So
+monitoring never reads an old version of the feature table: Delta keeps an old version's data files for 7 days
+by default and VACUUM (predictive optimization runs it) deletes them after that.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
+from .errors import UserError
 from .features import CATEGORICAL, NUMERIC
 
 ARTIFACT = "monitoring/baseline_profile.json"
@@ -96,7 +97,7 @@ def load(run_id: str) -> Profile:
     try:
         path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT)
     except (MlflowException, OSError) as error:
-        raise LookupError(
+        raise UserError(
             f"training run {run_id} has no {ARTIFACT} (a model trained before profiles were saved has none; "
             f"train and promote a new version): {error}"
         ) from None

@@ -11,22 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from . import registry
+from . import flavour, registry, threshold
 from .config import INFERENCE_LOG, Settings
 from .features import FEATURES, KEY, LABEL
-from .flavour import load
 from .tables import Tables
 from .world import World
-
-THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -40,15 +38,27 @@ class ScoringResult:
 
 @dataclass(frozen=True)
 class Champion:
-    """The model that holds the champion role, loaded, and its version number."""
+    """A registered model version loaded to score: its number, its pyfunc model and its decision threshold.
+
+    Scoring loads the champion; promotion loads the challenger (and the champion) the same way."""
 
     version: str
-    model: Any
+    model: PyFuncModel
+    threshold: float
+
+
+def load(name: str, number: str) -> Champion:
+    return Champion(number, flavour.load(name, number), threshold.of_version(MlflowClient(), name, number))
 
 
 def load_champion(settings: Settings) -> Champion:
     champion = registry.require(MlflowClient(), settings.model, registry.CHAMPION, "promote a model first")
-    return Champion(champion.number, load(settings.model, champion.number))
+    return load(settings.model, champion.number)
+
+
+def probability(model: PyFuncModel, rows: pd.DataFrame) -> np.ndarray:
+    """P(positive class) of each row by the model (its FEATURES columns are used)."""
+    return flavour.probability(model.predict(rows[list(FEATURES)]))
 
 
 def score(world: World, settings: Settings, features: DataFrame, batch_id: str) -> ScoringResult:
@@ -66,7 +76,7 @@ def score(world: World, settings: Settings, features: DataFrame, batch_id: str) 
 def log_predictions(tables: Tables, settings: Settings, champion: Champion, features: DataFrame, batch_id: str) -> int:
     """Score the features with the champion and append them to the inference log as one batch (one commit, one
     `scored_at`); returns the log's version after the append."""
-    predictions = predict(features.drop(LABEL) if LABEL in features.columns else features, champion.model)
+    predictions = predict(features.drop(LABEL) if LABEL in features.columns else features, champion)
     logged = predictions.select(
         "*",
         F.lit(settings.model).alias("model_name"),
@@ -77,17 +87,19 @@ def log_predictions(tables: Tables, settings: Settings, champion: Champion, feat
     return tables.write(logged, INFERENCE_LOG, mode="append")
 
 
-def predict(features: DataFrame, model) -> DataFrame:
-    """The features with `probability` and `prediction` columns added by the given sklearn model."""
+def predict(features: DataFrame, champion: Champion) -> DataFrame:
+    """The features with `probability` and `prediction` (probability >= the version's threshold) columns added."""
     columns = [KEY, *FEATURES]
     inputs = features.select(*columns).schema.fields
     schema = T.StructType(
         [*inputs, T.StructField("probability", T.DoubleType()), T.StructField("prediction", T.IntegerType())]
     )
 
+    model, cut = champion.model, champion.threshold
+
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            probability = model.predict_proba(batch[list(FEATURES)])[:, 1]
-            yield batch.assign(probability=probability, prediction=(probability >= THRESHOLD).astype("int32"))
+            scores = probability(model, batch)
+            yield batch.assign(probability=scores, prediction=(scores >= cut).astype("int32"))
 
     return features.select(*columns).mapInPandas(apply, schema)

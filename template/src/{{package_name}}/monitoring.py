@@ -38,6 +38,7 @@ from sklearn.metrics import roc_auc_score
 
 from . import baseline, plots, registry
 from .config import DRIFT_TABLE, INFERENCE_LOG, LABELLED_PREDICTIONS, QUALITY_TABLE, Settings
+from .errors import UserError
 from .features import KEY, LABEL
 from .promotion import Gates
 from .world import World
@@ -243,7 +244,7 @@ def monitor(
 ) -> Monitoring:
     """Drift of the latest batch, quality of the batches whose labels arrived (none without `load_labels`)."""
     if not world.tables.exists(INFERENCE_LOG):
-        raise LookupError(f"the inference log {world.tables.location(INFERENCE_LOG)} is empty; score a batch first")
+        raise UserError(f"the inference log {world.tables.location(INFERENCE_LOG)} is empty; score a batch first")
     log = world.tables.read(INFERENCE_LOG)
     latest = log.agg(F.max("scored_at").alias("at")).first()["at"]
     batch = log.where(F.col("scored_at") == F.lit(latest))

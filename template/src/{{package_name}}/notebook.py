@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from .config import Settings
+from .errors import UserError
 from .world import on_databricks
 
 # The settings every job passes as parameters; each target has its own values (see databricks/jobs/).
@@ -39,7 +40,7 @@ def optional_int(name: str, value: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"parameter {name}={value!r} is not allowed: use a whole number, or leave it empty") from None
+        raise UserError(f"parameter {name}={value!r} is not allowed: use a whole number, or leave it empty") from None
 
 
 def set_task_value(key: str, value: object) -> None:

@@ -1,6 +1,7 @@
 """Promotion: the challenger becomes champion only if it passes the gates and beats the champion.
 
-Both models are scored on the same holdout rows: the fixed fifth of customers that no model is trained on
+Both models are scored on the same holdout rows, each at its own decision threshold (the one chosen with it in
+training, `threshold.py`): the fixed fifth of customers that no model is trained on
 (`features.holdout`), read from the feature table's current version. No step reads an old table version, whose
 data files VACUUM removes after the retention period; the version used is recorded with the decision. The
 decision and its numbers are written on the challenger's model version as tags, whether it is promoted or
@@ -16,13 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from . import registry
+from . import inference, registry
 from .config import FEATURE_TABLE, Settings
-from .features import holdout
-from .flavour import load
-from .training import evaluate
+from .errors import UserError
+from .features import LABEL, holdout
+from .metrics import evaluate
 from .world import World
 
 # The tag of a judged version that names the champion of the time: for a promoted one, where a rollback goes.
@@ -98,8 +100,8 @@ def promote(world: World, settings: Settings, version: str | None = None) -> Dec
 
     data_version = world.tables.version(FEATURE_TABLE)
     rows = world.tables.read(FEATURE_TABLE, data_version).where(holdout()).toPandas()
-    challenger_metrics = evaluate(load(name, challenger.number), rows)
-    champion_metrics = evaluate(load(name, champion.number), rows) if champion else None
+    challenger_metrics = _measure(inference.load(name, challenger.number), rows)
+    champion_metrics = _measure(inference.load(name, champion.number), rows) if champion else None
     decision = decide(
         challenger.number,
         challenger_metrics,
@@ -111,6 +113,10 @@ def promote(world: World, settings: Settings, version: str | None = None) -> Dec
     if decision.promote:
         registry.set_champion(client, name, challenger.number)
     return decision
+
+
+def _measure(version: inference.Champion, rows: pd.DataFrame) -> dict[str, float]:
+    return evaluate(rows[LABEL].to_numpy(), inference.probability(version.model, rows), version.threshold)
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,7 @@ def rollback(client: MlflowClient, name: str) -> Rollback:
     current = registry.require(client, name, registry.CHAMPION, "promote a model first")
     previous = registry.tags(client, name, current.number).get(PREVIOUS_CHAMPION)
     if not previous:
-        raise LookupError(
+        raise UserError(
             f"model {name} has no champion before version {current.number} ({PREVIOUS_CHAMPION} is not recorded "
             "on it); nothing to roll back to"
         )

@@ -21,11 +21,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .config import REGISTRY
+from .errors import UserError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
-# What the stores answer for a missing model or alias: OSS says INVALID_PARAMETER_VALUE, Databricks 404s.
+# What the stores answer for a missing model, version or alias. MLflow's sqlite store (sqlalchemy_store.py):
+# RESOURCE_DOES_NOT_EXIST for a model or version, INVALID_PARAMETER_VALUE for an alias or a version that is not a
+# number. The REST stores (Workspace registry, Unity Catalog) raise the error code the workspace answers
+# (utils/rest_utils.py `verify_rest_response`, exceptions.py `RestException`): RESOURCE_DOES_NOT_EXIST, or
+# NOT_FOUND, the generic code of a Databricks 404 (databricks-sdk errors/platform.py).
 _ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
 # Unity Catalog refuses tag keys with any of these (INVALID_PARAMETER_VALUE "... reserved characters").
 UC_RESERVED = frozenset(".,-=/:")
@@ -84,7 +89,26 @@ ROLES: Aliases | Stages = Stages() if REGISTRY == "workspace" else Aliases()
 
 
 def get(client: MlflowClient, name: str, number: str) -> Version:
-    return Version.of(client.get_model_version(name, number))
+    """The version of that number; a UserError naming the versions that exist when it is not one of them."""
+    try:
+        return Version.of(client.get_model_version(name, number))
+    except MlflowException as error:
+        if error.error_code not in _ABSENT:
+            raise
+    numbers = numbers_of(client, name)
+    existing = f"its versions: {', '.join(numbers)}" if numbers else "it has no versions yet"
+    raise UserError(f"model {name} has no version {number}; {existing}")
+
+
+def numbers_of(client: MlflowClient, name: str) -> list[str]:
+    """The model's version numbers in order, none when the model does not exist."""
+    try:
+        found = client.search_model_versions(f"name = '{name}'")
+    except MlflowException as error:
+        if error.error_code in _ABSENT:
+            return []
+        raise
+    return sorted((str(v.version) for v in found), key=int)
 
 
 def find(client: MlflowClient, name: str, role: str) -> Version | None:
@@ -101,7 +125,7 @@ def find(client: MlflowClient, name: str, role: str) -> Version | None:
 def require(client: MlflowClient, name: str, role: str, hint: str) -> Version:
     version = find(client, name, role)
     if version is None:
-        raise LookupError(f"model {name} has no {role} ({ROLES.label(role)}); {hint}")
+        raise UserError(f"model {name} has no {role} ({ROLES.label(role)}); {hint}")
     return version
 
 

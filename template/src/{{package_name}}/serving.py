@@ -17,7 +17,7 @@ import mlflow
 from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 
-from . import registry
+from . import registry, threshold
 from .config import Settings
 from .world import connect_mlflow
 
@@ -29,14 +29,17 @@ class Champion:
     role_uri: str
     version: str
     model: PyFuncModel
+    threshold: float  # the version's decision threshold: a caller predicts positive when P(positive) >= it
 
 
 def champion(settings: Settings) -> Champion:
     """The champion's pyfunc model, loaded by its version so that a promotion meanwhile cannot swap it."""
     connect_mlflow()
-    version = registry.require(MlflowClient(), settings.model, registry.CHAMPION, "promote a model first")
+    client = MlflowClient()
+    version = registry.require(client, settings.model, registry.CHAMPION, "promote a model first")
     model = mlflow.pyfunc.load_model(f"models:/{settings.model}/{version.number}")
-    return Champion(registry.champion_uri(settings.model), version.number, model)
+    cut = threshold.of_version(client, settings.model, version.number)
+    return Champion(registry.champion_uri(settings.model), version.number, model, cut)
 
 
 def request_example(model: PyFuncModel) -> str | None:

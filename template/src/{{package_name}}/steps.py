@@ -53,6 +53,7 @@ def promote(settings: Settings, version: str | None = None) -> promotion.Decisio
 
 def score(settings: Settings, batch_date: date | None = None, shift: float = 0.0) -> inference.ScoringResult:
     """Score the day's customers (`sources.to_score`); synthetic sources first get the day's new customers."""
+    synthetic.check_shift(shift)
     world, catalog = _connect(settings)
     registry.require(MlflowClient(), settings.model, registry.CHAMPION, "promote a model first")
     day = batch_date or date.today()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,8 @@ from .features import HISTORY_DAYS, KEY, LABEL
 PLANS = ("basic", "standard", "premium")
 PLAN_FEES = (9.99, 15.99, 22.99)
 REGIONS = ("north", "south", "east", "west")
+EVENT_TYPES = ("session", "payment_failed", "support_call")
+NS_PER_DAY = 86_400 * 10**9
 NOISE = 0.3  # standard deviation of the churn logit's noise
 CHUNK = 100_000  # customers generated and written at a time
 MAX_CUSTOMERS = 10_000_000  # per cohort: the size of a cohort's block of ids
@@ -100,12 +102,15 @@ def _chunk(rng: np.random.Generator, start: int, n: int, seed: int, index: int, 
     recent = np.bincount(owner[session & (age_days < 30)], minlength=n)
 
     midnight = pd.Timestamp(datetime.combine(as_of, time(), UTC))
+    # Columns of a few values are categoricals (Arrow writes them as strings, fast) and dates come from a table of
+    # the days a tenure can reach: building a Python object per row is what made the chunks slow.
+    days_before = np.array([as_of - timedelta(days=int(d)) for d in range(tenure.max() + 1)], dtype=object)
     customers = pd.DataFrame(
         {
             KEY: ids,
-            "signup_date": (pd.Timestamp(as_of) - pd.to_timedelta(tenure, unit="D")).date,
-            "plan": np.asarray(PLANS)[plan],
-            "region": np.asarray(REGIONS)[region],
+            "signup_date": days_before[tenure],
+            "plan": pd.Categorical.from_codes(plan, PLANS),
+            "region": pd.Categorical.from_codes(region, REGIONS),
             "monthly_fee": fee,
             "cohort": np.int32(index),
             "as_of": as_of,
@@ -114,14 +119,23 @@ def _chunk(rng: np.random.Generator, start: int, n: int, seed: int, index: int, 
     events = pd.DataFrame(
         {
             KEY: ids[owner],
-            "event_time": midnight - pd.to_timedelta(age_days, unit="D").round("s"),
-            "event_type": np.asarray(["session", "payment_failed", "support_call"])[kinds],
+            "event_time": midnight - pd.TimedeltaIndex(_days_to_ns(age_days).view("m8[ns]")).round("s"),
+            "event_type": pd.Categorical.from_codes(kinds, EVENT_TYPES),
             "minutes": minutes,
         }
     )
     probability = churn_probability(failures, calls, recent, tenure, plan == 0, fee, _noise(ids, seed))
     labels = pd.DataFrame({KEY: ids, LABEL: (_uniform(ids, seed, 2) < probability).astype(np.int32)})
     return Chunk(customers, events, labels)
+
+
+def _days_to_ns(days: np.ndarray) -> np.ndarray:
+    """Nanoseconds of fractional days, to the nanosecond what `pd.to_timedelta(days, unit="D")` gives (pandas'
+    `cast_from_unit_vectorized`: whole days and the fraction rounded to 13 digits, each scaled), without its
+    per-element loop."""
+    whole = days.astype(np.int64)
+    fraction = np.round(days - whole, 13)
+    return whole * NS_PER_DAY + (fraction * NS_PER_DAY).astype(np.int64)
 
 
 def churn_probability(
@@ -174,8 +188,7 @@ def write_history(catalog: Catalog, settings: Settings, as_of: date) -> bool:
 
 def write_arrivals(catalog: Catalog, settings: Settings, day: date, shift: float = 0.0) -> int:
     """Append a new cohort of customers to score (no outcomes); its size, 0 when the sources are not synthetic."""
-    if not 0.0 <= shift <= 1.0:
-        raise UserError(f"shift={shift:g} is not allowed: use 0 (like the training population) to 1 (drifted)")
+    check_shift(shift)
     if not catalog.synthetic:
         if shift:
             raise UserError(f"shift={shift:g} needs the synthetic sources; sources.py points them elsewhere")
@@ -187,6 +200,11 @@ def write_arrivals(catalog: Catalog, settings: Settings, day: date, shift: float
     n = max(settings.customers // 5, 1)
     _write(catalog, cohort(n, settings.seed, index, day, shift), labelled=False, mode="append")
     return n
+
+
+def check_shift(shift: float) -> None:
+    if not 0.0 <= shift <= 1.0:
+        raise UserError(f"shift={shift:g} is not allowed: use 0 (like the training population) to 1 (drifted)")
 
 
 def write_outcomes(catalog: Catalog, settings: Settings, scored: DataFrame) -> int:

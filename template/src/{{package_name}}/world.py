@@ -25,6 +25,7 @@ import mlflow
 from pyspark.sql import SparkSession
 
 from .config import REGISTRY, Settings
+from .errors import UserError
 from .tables import CatalogTables, PathTables, Tables
 
 # The workspace's registry that the project's `registry` answer names (config.REGISTRY).
@@ -48,7 +49,7 @@ class World:
 def on_databricks() -> bool:
     forced = os.environ.get("LAKEFORGE_WORLD", "").strip().lower()
     if forced and forced not in {"local", "databricks"}:
-        raise ValueError(f"LAKEFORGE_WORLD={forced!r} is not allowed: use local or databricks")
+        raise UserError(f"LAKEFORGE_WORLD={forced!r} is not allowed: use local or databricks")
     if forced:
         return forced == "databricks"
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
