@@ -1,12 +1,13 @@
 """How long `copier update` of the default project takes, next to `copier copy` of the same project.
 
-The template releases come from `tests/template_versions.py`: a throwaway repository with A (v0.1.0) and B
-(v0.3.0, this checkout's template), plus here C (v0.3.1, one README line changed). Three cases, N times
+The template releases come from `tests/template_versions.py`: a throwaway repository with A (v0.1.0), v0.3.0
+and B (v0.4.0, this checkout's template), plus here C (v0.4.1, one README line changed). Three cases, N times
 each:
 
 * copy:            `copier copy` at B (with the template's first-commit task, as `lakeforge new` runs it)
 * update A -> B:   a project made at A and committed, updated to B: crosses the v0.2.0 migration (a rename,
-                   whose second stage renders A once more to merge with the right ancestor) and v0.3.0's
+                   whose second stage renders A once more to merge with the right ancestor), v0.3.0's and
+                   v0.4.0's (two more renames and a retired file: three more renders of A)
 * update B -> C:   a project made at B, updated to C: an ordinary release, no migration
 
 each in-process (`copier.run_copy` / `copier.run_update`) and through the `copier` command. Only the copy or
@@ -36,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.template_versions import A_TAG, B_TAG, build_versions, git  # noqa: E402
 
-C_TAG = "v0.3.1"
+C_TAG = "v0.4.1"
 
 
 def add_release_c(repo: Path) -> None:

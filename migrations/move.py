@@ -13,21 +13,27 @@ this script around such an update (`_migrations`, for the version that renamed t
   the lines that both sides changed stay marked, as with any other file. If that render is not possible the
   conservative result of the first stage is kept.
 
-    python migrations/move.py OLD NEW    # the first stage alone, in the project folder
+    python migrations/move.py OLD NEW [OLD NEW ...]    # the first stage alone, in the project folder
+
+OLD and NEW may name answers in braces, e.g. `src/{package_name}/pipeline.py`, filled from the project's
+answers file: copier runs `before` migrations ahead of the questions, so their Jinja has no answers yet.
 
 Safe to run any number of times: the move does nothing when OLD is absent (already migrated, or deleted by
 the user) or when NEW already exists; the second stage does nothing unless copier left NEW in conflict.
 Without git, or for a file git does not track, the move is a plain move. Needs only the standard library,
-plus copier and PyYAML for the second stage (copier runs migrations with its own Python, which has both).
+plus PyYAML for answers in the paths and copier for the second stage (copier runs migrations with its own
+Python, which has both).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 LABELS = ("before updating", "last update", "after updating")  # the labels copier's own merge uses
@@ -48,8 +54,9 @@ def move(project: Path, old: str, new: str) -> str:
     return f"moved {old} to {new}"
 
 
-def remerge(project: Path, old: str, new: str, template: str, version_from: str, answers_file: str) -> str:
-    """Merge `new` again, with the old version's `old` as common ancestor, if copier left it in conflict."""
+def remerge(project: Path, old: str, new: str, rendered: Callable[[], Path]) -> str:
+    """Merge `new` again, with the old version's `old` as common ancestor, if copier left it in conflict;
+    `rendered()` gives the folder of the old version's render."""
     unmerged = run_git(project, "ls-files", "--unmerged", "--", new)
     if not unmerged:
         return f"nothing to re-merge: {new} is not in conflict"
@@ -58,7 +65,7 @@ def remerge(project: Path, old: str, new: str, template: str, version_from: str,
         return f"kept copier's merge of {new}: it has no user or template side"
     with tempfile.TemporaryDirectory(prefix="lakeforge-migration-") as tmp:
         try:
-            base = (render_old(Path(tmp), project, template, version_from, answers_file) / old).read_bytes()
+            base = (rendered() / old).read_bytes()
         except Exception as exc:  # any failure keeps copier's conservative result, never fails the update
             return f"kept copier's merge of {new} (every difference marked): cannot render {old}: {exc}"
         sides = {}
@@ -128,6 +135,19 @@ def render_old(tmp: Path, project: Path, template: str, version_from: str, answe
     return tmp / "old"
 
 
+def fill(path: str, project: Path, answers_file: str) -> str:
+    """`path` with `{answer}` placeholders filled from the project's answers file."""
+    if "{" not in path:
+        return path
+    import yaml
+
+    answers = yaml.safe_load((project / answers_file).read_text()) or {}
+    try:
+        return path.format_map(answers)
+    except KeyError as missing:
+        raise SystemExit(f"migration: {path} names {missing}, which {answers_file} does not answer") from None
+
+
 def _repo_path(project: Path, path: str) -> str:
     prefix = run_git(project, "rev-parse", "--show-prefix", text=True) or ""
     return f"{prefix.strip()}{path}"
@@ -148,21 +168,35 @@ def run_git(project: Path, *args: str, check: bool = False, text: bool = False):
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("old", metavar="OLD", help="the file's old path, relative to the project folder")
-    parser.add_argument("new", metavar="NEW", help="its new path")
+    parser.add_argument(
+        "paths",
+        metavar="OLD NEW",
+        nargs="+",
+        help="a file's old path and its new one, relative to the project",
+    )
     parser.add_argument("--stage", choices=["before", "after"], default="before")
     parser.add_argument("--template", help="(after) the template source, as copier cloned it")
     parser.add_argument("--from", dest="version_from", help="(after) the template version updated from")
-    parser.add_argument("--answers-file", default=".copier-answers.yml", help="(after) the answers file")
+    parser.add_argument("--answers-file", default=".copier-answers.yml", help="the project's answers file")
     args = parser.parse_args(argv)
     project = Path.cwd()
+    if len(args.paths) % 2:
+        parser.error(f"the paths come in pairs, OLD NEW, not {' '.join(args.paths)}")
+    paths = [fill(path, project, args.answers_file) for path in args.paths]
+    pairs = list(zip(paths[::2], paths[1::2], strict=True))
     if args.stage == "before":
-        done = move(project, args.old, args.new)
-    elif not (args.template and args.version_from):
+        for old, new in pairs:
+            print(f"migration: {move(project, old, new)}", file=sys.stderr)
+        return 0
+    if not (args.template and args.version_from):
         parser.error("--stage after needs --template and --from")
-    else:
-        done = remerge(project, args.old, args.new, args.template, args.version_from, args.answers_file)
-    print(f"migration: {done}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="lakeforge-migration-") as tmp:
+        # Rendered once, when a first file needs its ancestor.
+        rendered = functools.cache(
+            lambda: render_old(Path(tmp), project, args.template, args.version_from, args.answers_file)
+        )
+        for old, new in pairs:
+            print(f"migration: {remerge(project, old, new, rendered)}", file=sys.stderr)
     return 0
 
 

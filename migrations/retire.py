@@ -1,19 +1,19 @@
-"""Retire job files a new template version no longer has, but keep those the user edited: a copier migration.
+"""Retire files a new template version no longer has, but keep those the user edited: a copier migration.
 
 `copier update` deletes every file the old template version rendered and the new one does not, edited or not,
-without a conflict (copier's `_remove_old_files`). When a release folds such files into others (v0.3.0: the
-five single-task jobs became the training and scoring workflows), copier.yml runs this script after the
-update (`_migrations`), with pairs OLD=NEW: the old file and the file that now holds what it did.
+without a conflict (copier's `_remove_old_files`; `_skip_if_exists` does not protect a file from it). When a
+release folds such files into others, copier.yml runs this script after the update (`_migrations`, for that
+release), with pairs OLD=NEW: the old file and the file that now holds what it did. v0.3.0: the five
+single-task jobs became the training and scoring workflows; v0.4.0: the user's data.py gave way to sources.py.
 
 * An old file the user never changed (byte for byte what the old version rendered with the project's answers
   from before the update) stays deleted, or is deleted if copier kept it.
-* An edited one is put back as the user committed it, with one line saying which file runs its notebook now:
-  lakeforge deploys every file in databricks/jobs/, so until the user folds the edits into NEW and deletes
-  OLD, the old job keeps running beside the workflow.
-* A pair whose OLD is NEW (training.json stayed, now a workflow): copier merged the user's edits into the new
-  file; one line says so, for the user to check them.
+* An edited one is put back as the user committed it, with one line: "kept OLD because you edited it; " and
+  the `--note`, which says what to move where ({old} and {new} in it stand for the pair's paths).
+* A pair whose OLD is NEW (v0.3.0's training.json stayed, now a workflow): copier merged the user's edits into
+  the new file; one line says so, for the user to check them.
 
-    python migrations/retire.py --template SRC --from VERSION OLD=NEW ...    # in the project folder
+    python migrations/retire.py --template SRC --from VERSION --note TEXT OLD=NEW ...   # in the project
 
 Safe to run any number of times: it only deletes a file equal to the old version's, only writes a file that
 is missing, and does nothing for a file neither the project's last commit nor its folder has. When the old
@@ -31,7 +31,7 @@ from pathlib import Path
 from move import render_old, run_git
 
 
-def retire(project: Path, old: str, new: str, rendered: Path | None) -> str | None:
+def retire(project: Path, old: str, new: str, rendered: Path | None, note: str) -> str | None:
     """Delete or keep `old` (see the module docstring); the line to print, or None if there is none."""
     here = project / old
     mine = run_git(project, "show", f"HEAD:./{old}")  # the user's file as committed before the update
@@ -48,10 +48,7 @@ def retire(project: Path, old: str, new: str, rendered: Path | None) -> str | No
         return None
     if not here.exists():
         here.write_bytes(mine)
-    return (
-        f"kept {old} because you edited it; {new} now runs its notebook: fold your edits into {new}, then "
-        f"delete {old} (lakeforge deploys every job file, so the old job runs beside the workflow until then)"
-    )
+    return f"kept {old} because you edited it; {note.format(old=old, new=new)}"
 
 
 def main(argv: list[str]) -> int:
@@ -60,6 +57,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--template", required=True, help="the template source, as copier cloned it")
     parser.add_argument("--from", dest="version_from", required=True, help="the version updated from")
     parser.add_argument("--answers-file", default=".copier-answers.yml", help="the project's answers file")
+    parser.add_argument("--note", required=True, help="what to do with a kept OLD ({old}, {new}: the pair)")
     args = parser.parse_args(argv)
     pairs = [pair.split("=", 1) for pair in args.pairs]
     if any(len(pair) != 2 or not all(pair) for pair in pairs):
@@ -72,7 +70,7 @@ def main(argv: list[str]) -> int:
             print(f"migration: cannot render {args.version_from}: {exc}; keeping old files", file=sys.stderr)
             rendered = None
         for old, new in pairs:
-            line = retire(project, old, new, rendered)
+            line = retire(project, old, new, rendered, args.note)
             if line:
                 print(f"migration: {line}", file=sys.stderr)
     return 0

@@ -57,7 +57,8 @@ PYPROJECT = TEMPLATE / "pyproject.toml.jinja"
 REGENERATE = "python3 -m uv run python -m tests.names"
 
 PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # copier.yml's package_name pattern
-IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+# A statement's top-level package: `from x.y import z` or `import x`, not prose such as "from the seed".
+IMPORT = re.compile(r"^\s*(?:from\s+([A-Za-z_]\w*)[\w.]*\s+import\b|import\s+([A-Za-z_]\w*))", re.MULTILINE)
 JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
 
 # Provided by a Databricks cluster's Spark, not by a package the wheel installs, so no file here lists them.
@@ -243,7 +244,7 @@ def generated_imports() -> set[str]:
     found: set[str] = set()
     for path in TEMPLATE.rglob("*"):
         if path.is_file() and path.name.endswith((".py", ".py.jinja")):
-            found |= set(IMPORT.findall(path.read_text(encoding="utf-8")))
+            found |= {module or bare for module, bare in IMPORT.findall(path.read_text(encoding="utf-8"))}
     return found
 
 

@@ -1,13 +1,15 @@
-"""Two releases of the lakeforge template in a throwaway git repository, for the update tests and benchmark.
+"""Three releases of the lakeforge template in a throwaway git repository, for the update tests and benchmark.
 
-B (tag v0.3.0) is this checkout's template as it is, uncommitted changes included. A (tag v0.1.0) is B with
-what v0.2.0 and v0.3.0 really changed undone (v0.2.0: the rename of the serving endpoint payload and its
+B (tag v0.4.0) is this checkout's template as it is, uncommitted changes included. The releases before it
+come from this repository's own history, so they are what was really released, whatever the working tree
+holds now: v0.3.0 is the template files of commit PREVIOUS_COMMIT (`git archive`), and A (tag v0.1.0) is
+v0.3.0 with what v0.2.0 and v0.3.0 changed undone (v0.2.0: the rename of the serving endpoint payload and its
 migration; v0.3.0: the two workflows in place of five single-task jobs, the `compute` question, the owner and
 paused schedules in [tool.lakeforge], and the migration that retires the old job files), plus a few lines that
 a template typically changes between two releases, so that an update from A to B has something to merge in
 every kind of file:
 
-| what B changes                      | where                                                     |
+| what v0.3.0 changes                 | where                                                     |
 |-------------------------------------|-----------------------------------------------------------|
 | renames a file, with a migration    | databricks/serving_endpoint.json -> serving/champion.json |
 | a line of the renamed file          | its tag key "environment" -> "target"                     |
@@ -18,13 +20,22 @@ every kind of file:
 | a README section                    | "Updating from the template" rewritten                    |
 | adds a CI step                      | `ruff check` in ci.yml, on both CI platforms              |
 
-Each edit names the exact text it expects, so a template change that moves it fails loudly here.
+v0.4.0 (B) replaces the user's data.py with the sources.py seam and renames pipeline.py and tests/test_data.py
+(copier.yml's v0.4.0 migrations). An update from A to B crosses all three releases' migrations, as a user's
+does. The edits name the exact text they expect in v0.3.0, which never changes; B_RENDERED names what B must
+still render, so a template change that moves it fails loudly here.
+
+v0.3.0 comes from git history because v0.4.0 changes too many files at once to be undone by text edits
+faithfully. `.ci/run` runs in the clone it is started in, so that history is there in any full clone; a
+shallow one is refused with a line saying how to fetch the commit.
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +44,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 # What copier reads.
 TEMPLATE_FILES = ("copier.yml", "runtimes.yml", "names.yml", "template", "migrations", "tasks")
-A_TAG, B_TAG = "v0.1.0", "v0.3.0"
+A_TAG, PREVIOUS_TAG, B_TAG = "v0.1.0", "v0.3.0", "v0.4.0"
+PREVIOUS_COMMIT = "b9b99d31a23cbf4b09815ef8d5454501429e22fd"  # this repository's v0.3.0 release
 WORKFLOWS_RELEASE = (
     "v0.3.0"  # the release that folded the five jobs into two workflows (copier.yml _migrations)
 )
+SEAM_RELEASE = "v0.4.0"  # the release of the sources.py seam, steps.py and test_synthetic.py
 
 OLD_ENDPOINT = "databricks/serving_endpoint.json"
 NEW_ENDPOINT = "databricks/serving/champion.json"
@@ -46,7 +59,7 @@ README = "template/README.md.jinja"
 PYPROJECT = "template/pyproject.toml.jinja"
 JOBS_DIR = "template/databricks/jobs"
 SERVING_DIR = "template/databricks/{% if serving %}serving{% endif %}"
-# B's questions that A did not ask (each template file that uses one reads it as false in A).
+# v0.3.0's questions that A did not ask (each template file that uses one reads it as false in A).
 NEW_QUESTIONS = ("compute", "serving", "streaming", "data_profiling")
 
 # A's single-task jobs: file stem -> (name, notebook, Quartz schedule, timeout in seconds).
@@ -59,11 +72,19 @@ OLD_JOBS = {
 }
 OLD_JOB_FILES = tuple(f"databricks/jobs/{stem}.json" for stem in OLD_JOBS)
 NEW_JOB_FILES = ("databricks/jobs/training.json", "databricks/jobs/scoring.json")
+# v0.4.0, in a project with the default answers: the user's data.py gives way to the user's sources.py, and
+# two template files are renamed (copier.yml's v0.4.0 migrations).
+DATA = "src/churn_model/data.py"
+SOURCES = "src/churn_model/sources.py"
+RENAMED = {
+    "src/churn_model/pipeline.py": "src/churn_model/steps.py",
+    "tests/test_data.py": "tests/test_synthetic.py",
+}
 
 
 @dataclass(frozen=True)
 class Edit:
-    """In template file `path`, A has `a` where B has `b` (each exactly once)."""
+    """In template file `path`, A has `a` where v0.3.0 has `b` (each exactly once)."""
 
     path: str
     b: str
@@ -114,7 +135,7 @@ EDITS = (
 
 # How B's changes read in a project generated with the default answers (ci=github).
 B_RENDERED = {
-    "src/churn_model/config.py": "    drift_threshold: float = 0.2\n",
+    "src/churn_model/config.py": "    drift_threshold: float = _setting(\n        0.2,",
     ".github/workflows/ci.yml": "      - run: uv run ruff check\n",
     "README.md": "lakeforge update             # or, without lakeforge: copier update --trust --defaults\n",
     NEW_ENDPOINT: '"key": "target"',
@@ -143,30 +164,62 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def build_versions(repo: Path, source: Path = ROOT) -> Path:
-    """A git repository at `repo` holding A (tag v0.1.0), then B (tag v0.2.0) of the template in `source`."""
+    """A git repository at `repo` holding A (tag v0.1.0), v0.3.0 and B (v0.4.0: the template in `source`)."""
     repo.mkdir(parents=True)
-    _put_b(repo, source)
+    _put_release(repo, source, PREVIOUS_COMMIT)
     _undo_to_a(repo)
     git(repo, "init", "-q")
     git(repo, "add", "--all")
     git(repo, "commit", "-q", "-m", "lakeforge template A")
     git(repo, "tag", A_TAG)
+    _put_release(repo, source, PREVIOUS_COMMIT)
+    git(repo, "add", "--all")
+    git(repo, "commit", "-q", "-m", f"lakeforge template {PREVIOUS_TAG}, as released")
+    git(repo, "tag", PREVIOUS_TAG)
     _put_b(repo, source)
     git(repo, "add", "--all")
-    git(repo, "commit", "-q", "-m", "lakeforge template B: serving/champion.json, two workflows, and more")
+    git(repo, "commit", "-q", "-m", "lakeforge template B: the sources.py seam, steps.py")
     git(repo, "tag", B_TAG)
     return repo
 
 
+def _put_release(repo: Path, source: Path, commit: str) -> None:
+    """The template files as `source`'s git history holds them at `commit`, in place of any in `repo`."""
+    found = subprocess.run(
+        ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=source, capture_output=True, check=False
+    )
+    if found.returncode != 0:
+        raise RuntimeError(
+            f"{source} has no commit {commit[:7]} (the {PREVIOUS_TAG} release the update tests update from): "
+            "a shallow clone? `git fetch --unshallow` fetches the history"
+        )
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "--", *TEMPLATE_FILES],
+        cwd=source,
+        capture_output=True,
+        check=True,
+    ).stdout
+    _remove(repo)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(repo, filter="data")
+
+
 def _put_b(repo: Path, source: Path) -> None:
+    _remove(repo)
+    for name in TEMPLATE_FILES:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source / name, repo / name)
+
+
+def _remove(repo: Path) -> None:
     for name in TEMPLATE_FILES:
         target = repo / name
         if target.is_dir():
             shutil.rmtree(target)
-        if (source / name).is_dir():
-            shutil.copytree(source / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
-            shutil.copy2(source / name, target)
+            target.unlink(missing_ok=True)
 
 
 def _undo_to_a(repo: Path) -> None:
@@ -180,15 +233,17 @@ def _undo_to_a(repo: Path) -> None:
     serving = repo / SERVING_DIR
     (serving / "champion.json.jinja").rename(repo / "template" / f"{OLD_ENDPOINT}.jinja")
     serving.rmdir()
-    # The workflows: A has the five single-task jobs, none of B's new questions and no migrations at all.
+    # The workflows: A has the five single-task jobs, none of v0.3.0's new questions and no migrations at all.
     jobs = repo / JOBS_DIR
     for path in jobs.glob("*.json.jinja"):
         path.unlink()
     for stem, job in OLD_JOBS.items():
         (jobs / f"{stem}.json.jinja").write_text(old_job(*job))
     spec = yaml.safe_load((repo / "copier.yml").read_text())
-    assert "_migrations" in spec, "B's copier.yml has no _migrations"
-    assert WORKFLOWS_RELEASE in {m["version"] for m in spec["_migrations"]}, "B has no workflows migration"
+    assert "_migrations" in spec, "v0.3.0's copier.yml has no _migrations"
+    assert WORKFLOWS_RELEASE in {m["version"] for m in spec["_migrations"]}, (
+        "v0.3.0 has no workflows migration"
+    )
     del spec["_migrations"]
     for question in NEW_QUESTIONS:
         del spec[question]

@@ -67,3 +67,12 @@ def test_readme_layout_names_every_module_of_the_command() -> None:
     assert modules, "generator/lakeforge has no modules"
     missing = [name for name in modules if not re.search(rf"(?<![\w/]){re.escape(name)}\b", layout)]
     assert not missing, f"README.md's repository layout does not name {missing}"
+
+
+def test_the_bring_your_own_data_page_shows_the_sources_py_its_test_runs() -> None:
+    """The walkthrough's sources.py is, character for character, the one the generated project's
+    test_sources.py runs the loop with: the page cannot drift from what works."""
+    page = (ROOT / "docs/project/bring-your-own-data.md").read_text()
+    test = (ROOT / "template/tests/test_sources.py.jinja").read_text()
+    own = test.split("OWN_SOURCES = '''\n", 1)[1].split("'''", 1)[0]
+    assert own in re.findall(r"```python\n(.*?)```", page, re.DOTALL)

@@ -31,16 +31,18 @@ Project = tuple[Path, dict[str, str], str]
 # The champion's own numbers for the records of argv[1] (a /invocations body): what batch scoring computes.
 CHAMPION_SCORES = """
 import json, sys
+import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 from churn_model import registry
 from churn_model.config import Settings
-from churn_model.flavour import load
 from churn_model.world import connect_mlflow
 
 connect_mlflow()
 name = Settings().model
-model = load(name, registry.require(MlflowClient(), name, registry.CHAMPION, "").number)
+# The estimator itself, as scikit-learn has it (the project loads it through pyfunc).
+number = registry.require(MlflowClient(), name, registry.CHAMPION, "").number
+model = mlflow.sklearn.load_model(f"models:/{name}/{number}")
 rows = pd.DataFrame(json.loads(sys.argv[1])["dataframe_records"])
 print(json.dumps({"classes": model.classes_.tolist(), "churn": model.predict_proba(rows)[:, 1].tolist()}))
 """

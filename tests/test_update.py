@@ -1,10 +1,11 @@
 """`copier update` and `lakeforge update` between two real template releases: no user edit is ever lost.
 
 Real copier, real git: `tests/template_versions.py` builds a throwaway template repository with release A
-(v0.1.0) and release B (v0.3.0, this checkout's template: it renames a file with a migration, folds five job
-files into two workflows with another, changes a setting, a README section and adds a CI step). Each test
-generates a project at A into its own git repository (the template's first-commit task makes it one), edits
-and commits like a user, then updates to B.
+(v0.1.0), v0.3.0 (this repository's own release, from its history: it renames a file with a migration, folds
+five job files into two workflows with another, changes a setting, a README section and adds a CI step) and
+B (v0.4.0, this checkout's template: the user's data.py gives way to sources.py, two files are renamed). Each
+test generates a project at A (or v0.3.0) into its own git repository (the template's first-commit task makes
+it one), edits and commits like a user, then updates to B, crossing every release's migrations on the way.
 """
 
 from __future__ import annotations
@@ -37,11 +38,16 @@ from tests.template_versions import (
     A_TAG,
     B_RENDERED,
     B_TAG,
+    DATA,
     NEW_ENDPOINT,
     NEW_JOB_FILES,
     OLD_ENDPOINT,
     OLD_JOB_FILES,
+    PREVIOUS_TAG,
+    RENAMED,
     ROOT,
+    SEAM_RELEASE,
+    SOURCES,
     WORKFLOWS_RELEASE,
     build_versions,
     git,
@@ -213,13 +219,41 @@ def test_an_untouched_project_gets_every_change_and_no_conflict(untouched: tuple
     assert {change.path: change.status.strip() for change in result.changes if change.path in RETIRED} == {
         path: "D" for path in RETIRED
     }
+    assert_seam_release_applied(project, result)
 
 
+def assert_seam_release_applied(project: Path, result: UpdateResult) -> None:
+    """v0.4.0 in a project whose data.py, pipeline.py and test_data.py were never edited."""
+    changes = {change.path: change for change in result.changes}
+    assert changes[DATA].status.strip() == "D", "the untouched data.py is gone"
+    assert (project / SOURCES).is_file() and not (project / DATA).exists()
+    for old, new in RENAMED.items():
+        assert (changes[new].status[0], changes[new].renamed_from) == ("R", old), f"{old} was not moved"
+
+
+@pytest.fixture(scope="module")
+def untouched_previous(versions: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, UpdateResult]:
+    """A project made at v0.3.0, the last release, updated to B as it was."""
+    project = generate(versions, tmp_path_factory.mktemp("untouched") / "churn-model", ref=PREVIOUS_TAG)
+    return project, update_project(project, to=B_TAG)
+
+
+def test_an_untouched_project_of_the_last_release_gets_the_seam_and_no_conflict(
+    untouched_previous: tuple[Path, UpdateResult],
+) -> None:
+    project, result = untouched_previous
+    assert result.clean, result
+    assert (result.from_version, result.to_version) == (PREVIOUS_TAG, B_TAG)
+    assert marked(project) == [] and unmerged(project) == ""
+    assert_seam_release_applied(project, result)
+
+
+@pytest.mark.parametrize("start", ["untouched", "untouched_previous"])
 def test_an_updated_untouched_project_is_identical_to_a_fresh_copy(
-    untouched: tuple[Path, UpdateResult], versions: Path, tmp_path: Path
+    start: str, request: pytest.FixtureRequest, versions: Path, tmp_path: Path
 ) -> None:
     """Every file outside .git, byte for byte and executable bit, .copier-answers.yml (`_commit`) included."""
-    project, _ = untouched
+    project, _ = request.getfixturevalue(start)
     fresh = generate(versions, tmp_path / "churn-model", ref=B_TAG)
     updated, copied = tree(project), tree(fresh)
     assert sorted(updated) == sorted(copied)
@@ -250,19 +284,16 @@ def test_an_updated_untouched_project_passes_its_own_tests(
 # 2: the user's own edits, where the template changed nothing
 # --------------------------------------------------------------------------------------------------------
 USER_EDITS = [
-    # (file, template text, the user's text)
-    ("src/churn_model/flavour.py", '"max_iter": 200', '"max_iter": 350'),
-    (
-        "src/churn_model/features.py",
-        '    "days_since_last_session",\n',
-        '    "days_since_last_session",\n    "tenure_months",\n',
-    ),
+    # (file, template text, the user's text): lines no release after A changes
+    ("databricks/cluster.json", '"max_workers": 2', '"max_workers": 8'),
+    ("src/churn_model/plots.py", 'color="grey"', 'color="black"'),
     (
         "README.md",
-        "## Your own data\n",
-        "## Your own data\n\nOur CRM export lands in main.crm.customers every night.\n",
+        "## Monitoring, retraining and rollback\n",
+        "## Monitoring, retraining and rollback\n\nOur on-call rota reads the drift report every Monday.\n",
     ),
-    ("src/churn_model/data.py", "HISTORY_DAYS = 90", "HISTORY_DAYS = 180"),
+    # The user's own data.py, which v0.4.0 no longer reads: an edited one is kept (its migration).
+    (DATA, "HISTORY_DAYS = 90", "HISTORY_DAYS = 180"),
 ]
 USER_FILE = ("src/churn_model/crm.py", '"""Reads our CRM export."""\n')
 
@@ -298,7 +329,7 @@ CLASHES = {
     "src/churn_model/config.py": (
         "drift_threshold: float = 0.25",
         "drift_threshold: float = 0.3",
-        "drift_threshold: float = 0.2",
+        "drift_threshold: float = _setting(",  # v0.4.0's settings carry their help and range
     ),
     "README.md": (
         "copier update --trust        # or: lakeforge update",
@@ -492,11 +523,22 @@ def test_an_untouched_project_hears_nothing_of_the_retired_job_files(versions: P
     assert done.returncode == 0, done.stderr
     assert jobs_of(project) == sorted(NEW_JOB_FILES)
     assert "databricks/jobs/" not in done.stderr, done.stderr
+    assert not (project / DATA).exists() and DATA not in done.stderr, "nor of the retired data.py"
+
+
+JOBS_NOTE = "{new} now runs its notebook: fold your edits into {new}, then delete {old}"
 
 
 def retire(project: Path, versions: Path, *pairs: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(RETIRE), f"--template={versions}", f"--from={A_TAG}", *pairs],
+        [
+            sys.executable,
+            str(RETIRE),
+            f"--template={versions}",
+            f"--from={A_TAG}",
+            f"--note={JOBS_NOTE}",
+            *pairs,
+        ],
         cwd=project,
         capture_output=True,
         text=True,
@@ -651,19 +693,96 @@ def test_the_compute_answer_given_on_update_shapes_the_workflows(versions: Path,
 # --------------------------------------------------------------------------------------------------------
 # Files that are the user's (_skip_if_exists)
 # --------------------------------------------------------------------------------------------------------
-def test_data_py_is_never_changed_by_an_update(versions: Path, tmp_path: Path) -> None:
-    """A later release changes data.py; a project keeps its own, edited or not."""
+USER_OWNED = (SOURCES, "src/churn_model/model.py")  # copier.yml's _skip_if_exists, as rendered
+
+
+def test_sources_py_and_model_py_are_never_changed_by_an_update(versions: Path, tmp_path: Path) -> None:
+    """A later release changes both; a project keeps its own, edited (sources.py) or not (model.py)."""
     repo = tmp_path / "template"
     git(tmp_path, "clone", "-q", str(versions), str(repo))
-    edit(repo, "template/src/{{package_name}}/data.py", "HISTORY_DAYS = 90", "HISTORY_DAYS = 120")
-    commit(repo, "C: a longer synthetic history")
-    git(repo, "tag", "v0.3.1")
+    for path in USER_OWNED:
+        template_file = repo / "template" / path.replace("churn_model", "{{package_name}}")
+        template_file.write_text(template_file.read_text() + "# changed in v0.4.1\n")
+    commit(repo, "C: the seams change")
+    git(repo, "tag", "v0.4.1")
     project = generate(repo, tmp_path / "churn-model", ref=B_TAG)
-    before = (project / "src/churn_model/data.py").read_bytes()
-    result = update_project(project, to="v0.3.1")
-    assert result.clean and result.to_version == "v0.3.1"
-    assert (project / "src/churn_model/data.py").read_bytes() == before
-    assert "src/churn_model/data.py" not in {change.path for change in result.changes}
+    (project / SOURCES).write_text((project / SOURCES).read_text() + "# our CRM tables land at 02:00\n")
+    commit(project)
+    before = {path: (project / path).read_bytes() for path in USER_OWNED}
+    result = update_project(project, to="v0.4.1")
+    assert result.clean and result.to_version == "v0.4.1"
+    assert {path: (project / path).read_bytes() for path in USER_OWNED} == before
+    assert not set(USER_OWNED) & {change.path for change in result.changes}
+
+
+# --------------------------------------------------------------------------------------------------------
+# 9: v0.4.0, the data seam: data.py retired, pipeline.py and tests/test_data.py renamed (with migrations)
+# --------------------------------------------------------------------------------------------------------
+STEPS = RENAMED["src/churn_model/pipeline.py"]
+MY_DOCSTRING = (  # a line of pipeline.py that steps.py keeps
+    '"""Make the champion before the current one champion again (the registry alone: no Spark session)."""',
+    '"""Back to the previous champion; our runbook: wiki/churn/rollback."""',
+)
+DATA_NOTE = (
+    f"migration: kept {DATA} because you edited it; the loop no longer reads it: move your source into "
+    f"{SOURCES} (lakeforge's docs: Bring your own data), then delete {DATA}"
+)
+
+
+def test_an_edited_data_py_is_kept_with_one_line_and_edits_to_pipeline_py_land_in_steps_py(
+    versions: Path, tmp_path: Path
+) -> None:
+    """Plain `copier update` from the last release: copier alone would delete both files, edits and all."""
+    project = generate(versions, tmp_path / "churn-model", ref=PREVIOUS_TAG)
+    edit(project, DATA, "HISTORY_DAYS = 90", "HISTORY_DAYS = 180")
+    edit(project, "src/churn_model/pipeline.py", *MY_DOCSTRING)
+    commit(project)
+    mine = (project / DATA).read_bytes()
+    done = subprocess.run(
+        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (project / DATA).read_bytes() == mine, "the user's data.py is kept as it was"
+    assert [line for line in done.stderr.splitlines() if DATA in line] == [DATA_NOTE]
+    assert (project / SOURCES).is_file(), "the seam arrives beside it"
+    steps = (project / STEPS).read_text()
+    assert MY_DOCSTRING[1] in steps, "the user's edit of pipeline.py is lost"
+    assert "def _connect(" in steps, "the template's steps.py is not there"
+    assert not (project / "src/churn_model/pipeline.py").exists()
+    assert marked(project) == [] and unmerged(project) == "", "a clean merge, no conflict"
+    assert f"migration: merged {STEPS} cleanly" in done.stderr
+
+
+def test_every_file_the_seam_release_drops_is_moved_or_retired(versions: Path, tmp_path: Path) -> None:
+    """What v0.3.0 renders and B does not (copier would delete it, edited or not) has a v0.4.0 migration."""
+    rendered = {}
+    for ref in (PREVIOUS_TAG, B_TAG):
+        project = tmp_path / ref
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DirtyLocalWarning)
+            copier.run_copy(
+                str(versions),
+                str(project),
+                data={"serving": True, "streaming": True, "data_profiling": True},
+                defaults=True,
+                unsafe=True,
+                skip_tasks=True,
+                vcs_ref=ref,
+                quiet=True,
+            )
+        rendered[ref] = {
+            path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()
+        }
+    dropped = sorted(rendered[PREVIOUS_TAG] - rendered[B_TAG])
+    spec = yaml.safe_load((ROOT / "copier.yml").read_text())
+    arguments = [arg for m in spec["_migrations"] if m["version"] == SEAM_RELEASE for arg in m["command"]]
+    handled = " ".join(arguments).replace("{{ package_name }}", "churn_model")
+    handled = handled.replace("{package_name}", "churn_model")
+    assert DATA in dropped
+    assert [path for path in dropped if path not in handled] == []
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -702,6 +821,30 @@ def test_the_migration_never_overwrites_and_moves_plainly_without_git(tmp_path: 
     (project / NEW_ENDPOINT).unlink()
     assert "moved" in move(project, OLD_ENDPOINT, NEW_ENDPOINT).stderr  # not a git repository: a plain move
     assert (project / NEW_ENDPOINT).read_text() == "old\n" and not (project / OLD_ENDPOINT).exists()
+
+
+def test_the_migration_fills_answers_in_its_paths_and_names_a_missing_one(tmp_path: Path) -> None:
+    """Copier runs `before` migrations ahead of the questions, so move.py reads package_name itself."""
+    project = tmp_path / "project"
+    (project / "src/json_tools").mkdir(parents=True)
+    (project / "src/json_tools/pipeline.py").write_text("mine\n")
+    (project / ".copier-answers.yml").write_text("package_name: json_tools\n")
+    done = move(project, "src/{package_name}/pipeline.py", "src/{package_name}/steps.py", "a.py", "b.py")
+    assert done.stderr.splitlines() == [
+        "migration: moved src/json_tools/pipeline.py to src/json_tools/steps.py",
+        "migration: nothing to move: a.py is not there",
+    ]
+    assert (project / "src/json_tools/steps.py").read_text() == "mine\n"
+    refused = subprocess.run(
+        [sys.executable, str(MOVE), "src/{package}/pipeline.py", "steps.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
+    assert refused.stderr == (
+        "migration: src/{package}/pipeline.py names 'package', which .copier-answers.yml does not answer\n"
+    )
 
 
 def test_copier_yml_runs_the_migration_for_v0_2_0_before_and_after_the_update() -> None:
