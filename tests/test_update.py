@@ -140,6 +140,16 @@ def assert_b_applied(project: Path) -> None:
     assert jobs_of(project) == sorted(NEW_JOB_FILES)
 
 
+def plain_copier_update(project: Path) -> subprocess.CompletedProcess[str]:
+    """`copier update` to the newest release, without lakeforge."""
+    return subprocess.run(
+        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+
+
 def jobs_of(project: Path) -> list[str]:
     return sorted(p.relative_to(project).as_posix() for p in (project / "databricks/jobs").glob("*.json"))
 
@@ -430,12 +440,7 @@ def test_an_edit_to_a_renamed_file_survives_under_the_new_name_with_plain_copier
     project = generate(versions, tmp_path / "churn-model")
     edit(project, OLD_ENDPOINT, *WORKLOAD)
     commit(project)
-    done = subprocess.run(
-        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-    )
+    done = plain_copier_update(project)
     assert done.returncode == 0, done.stderr
     endpoint = (project / NEW_ENDPOINT).read_text()
     assert WORKLOAD[1] in endpoint, "the user's edit is lost"
@@ -487,12 +492,7 @@ def test_an_edited_job_file_the_workflows_replace_is_kept_with_one_line_saying_w
     edit(project, TRAINING, *MY_CRON)
     commit(project)
     mine = (project / MONITORING).read_bytes()
-    done = subprocess.run(
-        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-    )
+    done = plain_copier_update(project)
     assert done.returncode == 0, done.stderr
     assert (project / MONITORING).read_bytes() == mine, "the user's edited job file is kept as it was"
     assert jobs_of(project) == sorted([*NEW_JOB_FILES, MONITORING]), "the unedited old job files are gone"
@@ -514,12 +514,7 @@ def test_an_edited_job_file_the_workflows_replace_is_kept_with_one_line_saying_w
 
 def test_an_untouched_project_hears_nothing_of_the_retired_job_files(versions: Path, tmp_path: Path) -> None:
     project = generate(versions, tmp_path / "churn-model")
-    done = subprocess.run(
-        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-    )
+    done = plain_copier_update(project)
     assert done.returncode == 0, done.stderr
     assert jobs_of(project) == sorted(NEW_JOB_FILES)
     assert "databricks/jobs/" not in done.stderr, done.stderr
@@ -738,12 +733,7 @@ def test_an_edited_data_py_is_kept_with_one_line_and_edits_to_pipeline_py_land_i
     edit(project, "src/churn_model/pipeline.py", *MY_DOCSTRING)
     commit(project)
     mine = (project / DATA).read_bytes()
-    done = subprocess.run(
-        [COPIER, "update", "--trust", "--defaults", "--vcs-ref", B_TAG, "--quiet", str(project)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-    )
+    done = plain_copier_update(project)
     assert done.returncode == 0, done.stderr
     assert (project / DATA).read_bytes() == mine, "the user's data.py is kept as it was"
     assert [line for line in done.stderr.splitlines() if DATA in line] == [DATA_NOTE]
