@@ -197,8 +197,8 @@ def project_commands(project: Path) -> dict[str, Cli]:
     """The generated project's console scripts as click commands, built from its `cli.py`.
 
     `cli.py` imports the package's steps (Spark, MLflow: the `local` extra, not in lakeforge's environment)
-    but only its commands' bodies call them, so each module it imports from its own package is an empty
-    stand-in here: the parser is cli.py's alone.
+    and only its commands' bodies call them (but for the `--help` epilog, built from `config` at import), so
+    each module it imports from its own package is a stand-in of mocks here: the parser is cli.py's alone.
     """
     scripts = tomllib.loads((project / "pyproject.toml").read_text())["project"]["scripts"]
     commands = {}
@@ -208,10 +208,9 @@ def project_commands(project: Path) -> dict[str, Cli]:
         source = project / "src" / Path(*package.split(".")) / f"{module}.py"
         with mock.patch.dict(sys.modules):  # the stand-ins and the loaded cli.py go again afterwards
             sys.modules[package] = types.ModuleType(package)
-            for sibling, names in relative_imports(source).items():
+            for sibling in sibling_modules(source):
                 stand_in = types.ModuleType(f"{package}.{sibling}")
-                for name in names:
-                    setattr(stand_in, name, None)
+                stand_in.__getattr__ = lambda name, of=stand_in.__name__: mock.MagicMock(name=f"{of}.{name}")
                 sys.modules[stand_in.__name__] = stand_in
                 setattr(sys.modules[package], sibling, stand_in)
             spec = importlib.util.spec_from_file_location(module_name, source)
@@ -223,17 +222,13 @@ def project_commands(project: Path) -> dict[str, Cli]:
     return commands
 
 
-def relative_imports(source: Path) -> dict[str, list[str]]:
-    """The modules a file imports from its own package (`from . import a`, `from .b import c`), each with the
-    names it takes from it."""
-    imports: dict[str, list[str]] = {}
+def sibling_modules(source: Path) -> set[str]:
+    """The modules of its own package that a file imports (`from . import a`, `from .b import c`)."""
+    found: set[str] = set()
     for node in ast.parse(source.read_text()).body:
         if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                imports.setdefault(node.module, []).extend(alias.name for alias in node.names)
-            else:
-                imports.update((alias.name, []) for alias in node.names)
-    return imports
+            found |= {node.module} if node.module else {alias.name for alias in node.names}
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -375,6 +370,8 @@ def test_inline_command_names_only_existing_commands_and_options(
         elif word.startswith("-"):
             option = word.partition("=")[0]
             known = {n: p for c in path for p in c.params for n in [*p.opts, *p.secondary_opts]}
+            if option == "--help":  # click adds it to every command, outside `params`
+                continue
             assert option in known, f"{command.where}: `{' '.join(command.argv)}`: no option {option}"
             skip_value = "=" not in word and not getattr(known[option], "is_flag", False)
         elif isinstance(current, TyperGroup) and re.fullmatch(r"[a-z][a-z-]*", word):

@@ -139,16 +139,21 @@ def asked_questions() -> dict[str, dict[str, Any]]:
 
 
 def settings_defaults(project: Path, package: str = "churn_model") -> dict[str, Any]:
-    """The literal defaults of the generated `config.Settings` dataclass, read without importing it."""
+    """The literal defaults of the generated `config.Settings` dataclass (`name: type = _setting(default,
+    help)`), read without importing it."""
     module = ast.parse((project / "src" / package / "config.py").read_text())
     (settings,) = [n for n in module.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
     defaults = {}
     for node in settings.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            value = node.value
+            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "_setting":
+                value = value.args[0]
             try:
-                defaults[node.target.id] = ast.literal_eval(node.value)
+                defaults[node.target.id] = ast.literal_eval(value)
             except ValueError:  # e.g. field(default_factory=...): not a literal, not checked here
                 continue
+    assert defaults, "no literal defaults found in config.Settings"
     return defaults
 
 
